@@ -1,0 +1,1 @@
+"""Cachet: approval and PAdES signature workflows for a file-sharing platform."""

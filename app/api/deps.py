@@ -1,0 +1,55 @@
+"""Request dependencies as Annotated aliases. The session dependency owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import Unauthenticated
+from app.runtime import Runtime
+from app.tenants.service import Principal, authenticate
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler returns, rolled back on error."""
+    async with runtime.sessions() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="A tenant API key: `Bearer cachet_...`")
+
+
+async def get_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Authenticates in its own short transaction, so it can run before a body is streamed."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("missing_api_key", "Send the API key as 'Authorization: Bearer …'.")
+    async with runtime.sessions() as session:
+        return await authenticate(session, api_key=credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,218 @@
+"""Documents: streamed upload under the envelope's budget, download, removal.
+
+The upload runs two short transactions around the stream instead of one long one, so a slow
+client never holds a database connection or the envelope's lock while its bytes arrive.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from app.api.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
+from app.api.problems import problems
+from app.db import transaction
+from app.envelopes import service
+from app.envelopes.models import EnvelopeKind
+from app.envelopes.schemas import DocumentOut
+from app.envelopes.service import UploadedFile, envelope_too_large
+from app.envelopes.views import envelope_out
+from app.errors import BadRequest, UnsupportedDocument, UnsupportedMediaType, ValidationFailed
+from app.pdf.gate import PageGeometry, PdfInfo, PdfRejected
+from app.runtime import Runtime
+from app.storage.blobs import StagedBlob, StagedBlobTooLarge
+from app.tenants.service import Principal
+
+router = APIRouter(prefix="/v1/envelopes/{envelope_id}/documents", tags=["documents"])
+
+PDF_MEDIA_TYPE = "application/pdf"
+UPLOAD_BODY = {
+    "required": True,
+    "description": "The file's bytes as the raw request body (not multipart).",
+    "content": {
+        PDF_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+Filename = Annotated[
+    str, Query(min_length=1, max_length=255, description="name shown to recipients")
+]
+
+
+class Version(StrEnum):
+    original = "original"
+    current = "current"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=DocumentOut,
+    operation_id="uploadDocument",
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    responses=problems(400, 401, 404, 409, 413, 415, 422),
+)
+async def upload_document(
+    envelope_id: uuid.UUID,
+    filename: Filename,
+    request: Request,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Stream a file into the envelope.
+
+    Signature envelopes take PDFs only, judged by content. The envelope's documents may total
+    `size.limit_bytes`; a larger upload is cut off with 413 and nothing of it is kept.
+    """
+    _check_filename(filename)
+    async with transaction(runtime.sessions) as session:
+        envelope = await service.get_draft(session, principal, envelope_id)
+        kind = envelope.kind
+        budget = service.budget_of(envelope, runtime.settings.envelope_size_limit_bytes)
+    declared = _content_length(request)
+    if declared is not None and declared > budget.remaining_bytes:
+        raise envelope_too_large(budget)
+    try:
+        staged = await runtime.blobs.stage(request.stream(), max_bytes=budget.remaining_bytes)
+    except StagedBlobTooLarge:
+        raise envelope_too_large(budget) from None
+    try:
+        uploaded = await _inspect(runtime, staged, kind, filename, request)
+        document_out = await _record(runtime, principal, envelope_id, staged, uploaded)
+    finally:
+        staged.discard()
+    return Response(
+        document_out.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/v1/envelopes/{envelope_id}/documents/{document_out.id}"},
+    )
+
+
+def _check_filename(filename: str) -> None:
+    if any(ch in filename for ch in "/\\") or not filename.isprintable():
+        raise ValidationFailed.at(
+            "/filename", "a file name has no path separators or control characters"
+        )
+
+
+def _content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BadRequest("invalid_content_length", "Content-Length must be a whole number.")
+    return int(raw)
+
+
+async def _inspect(
+    runtime: Runtime, staged: StagedBlob, kind: EnvelopeKind, filename: str, request: Request
+) -> UploadedFile:
+    if staged.size_bytes == 0:
+        raise ValidationFailed.at("/", "the document is empty", code="empty_document")
+    info: PdfInfo | None = None
+    if kind is EnvelopeKind.signature:
+        try:
+            info = await runtime.pdf_gate.check(staged.path)
+        except PdfRejected as rejected:
+            raise _refusal(rejected) from None
+    return UploadedFile(
+        filename=filename,
+        content_type=PDF_MEDIA_TYPE if info else _media_type(request, filename),
+        size_bytes=staged.size_bytes,
+        sha256=staged.sha256,
+        page_count=info.page_count if info else None,
+        pages=[_page_json(page) for page in info.pages] if info else None,
+    )
+
+
+def _page_json(page: PageGeometry) -> dict[str, object]:
+    return {
+        "width": page.width,
+        "height": page.height,
+        "rotation": page.rotation,
+        "crop_box": list(page.crop_box),
+    }
+
+
+def _refusal(rejected: PdfRejected) -> UnsupportedDocument | UnsupportedMediaType:
+    if rejected.code == "not_a_pdf":
+        return UnsupportedMediaType(rejected.code, rejected.detail)
+    return UnsupportedDocument(rejected.code, rejected.detail)
+
+
+def _media_type(request: Request, filename: str) -> str:
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared and declared != "application/x-www-form-urlencoded" and "/" in declared:
+        return declared[:255]
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"
+
+
+async def _record(
+    runtime: Runtime,
+    principal: Principal,
+    envelope_id: uuid.UUID,
+    staged: StagedBlob,
+    uploaded: UploadedFile,
+) -> DocumentOut:
+    limit = runtime.settings.envelope_size_limit_bytes
+    async with transaction(runtime.sessions) as session:
+        envelope = await service.get_draft(session, principal, envelope_id)
+        document = service.add_document(envelope, uploaded, limit_bytes=limit)
+        await session.flush()
+        await session.refresh(document, ["created_at"])
+        runtime.blobs.commit(staged)
+        out = envelope_out(envelope, limit_bytes=limit)
+    return next(d for d in out.documents if d.id == document.id)
+
+
+@router.get(
+    "/{document_id}/content",
+    operation_id="getDocumentContent",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The bytes"},
+        **problems(401, 404),
+    },
+)
+async def get_document_content(
+    envelope_id: uuid.UUID,
+    document_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    version: Version = Version.current,
+) -> FileResponse:
+    """The document's bytes. Until signing exists, `original` and `current` are the same."""
+    envelope = await service.get_envelope(session, principal, envelope_id)
+    document = service.find_document(envelope, document_id)
+    return FileResponse(
+        runtime.blobs.path_of(document.sha256),
+        media_type=document.content_type,
+        filename=document.filename,
+        headers={"X-Content-SHA256": document.sha256},
+    )
+
+
+@router.delete(
+    "/{document_id}",
+    status_code=204,
+    operation_id="deleteDocument",
+    responses=problems(401, 404, 409),
+)
+async def delete_document(
+    envelope_id: uuid.UUID,
+    document_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> Response:
+    """Remove a document; its bytes no longer count against the envelope's budget."""
+    await service.delete_document(session, principal, envelope_id, document_id)
+    return Response(status_code=204)

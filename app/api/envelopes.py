@@ -1,0 +1,142 @@
+"""Envelope drafts: create (idempotent), read, list, edit, delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from app.api.deps import PrincipalDep, SessionDep, SettingsDep
+from app.api.problems import problems
+from app.envelopes import service
+from app.envelopes.models import EnvelopeKind, EnvelopeStatus
+from app.envelopes.schemas import EnvelopeCreate, EnvelopeOut, EnvelopePage, EnvelopeUpdate
+from app.envelopes.views import envelope_out
+from app.idempotency.service import IdempotentCall, claim, fingerprint, remember
+
+router = APIRouter(prefix="/v1/envelopes", tags=["envelopes"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry safely: the same key and body get the first answer back (72 h).",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=EnvelopeOut,
+    operation_id="createEnvelope",
+    responses=problems(400, 401, 422),
+)
+async def create_envelope(
+    body: EnvelopeCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create a draft envelope. `sender_signs_first` puts the sender first in the queue."""
+    call = None
+    if idempotency_key is not None:
+        payload = body.model_dump(mode="json")
+        call = IdempotentCall("createEnvelope", idempotency_key, fingerprint(payload))
+        ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        replay = await claim(session, principal, call, ttl=ttl)
+        if replay is not None:
+            return _json(replay.body, replay.status_code, replayed=True)
+    envelope = await service.create_envelope(session, principal, body)
+    await session.refresh(envelope, ["created_at", "updated_at"])
+    out = envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+    content = out.model_dump(mode="json")
+    if call is not None:
+        await remember(session, principal, call, status_code=201, body=content)
+    return _json(content, 201)
+
+
+def _json(content: dict[str, Any], status: int, *, replayed: bool = False) -> JSONResponse:
+    headers = {"Location": f"/v1/envelopes/{content['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+@router.get(
+    "",
+    response_model=EnvelopePage,
+    operation_id="listEnvelopes",
+    responses=problems(400, 401, 422),
+)
+async def list_envelopes(
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    status: EnvelopeStatus | None = None,
+    kind: EnvelopeKind | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> EnvelopePage:
+    """Newest first. Follow `next_cursor` until `has_more` is false."""
+    filters = service.EnvelopeFilter(status=status, kind=kind)
+    rows, next_cursor = await service.list_envelopes(
+        session, principal, filters=filters, cursor=cursor, limit=limit
+    )
+    limit_bytes = settings.envelope_size_limit_bytes
+    return EnvelopePage(
+        data=[envelope_out(e, limit_bytes=limit_bytes) for e in rows],
+        next_cursor=next_cursor,
+        has_more=next_cursor is not None,
+    )
+
+
+@router.get(
+    "/{envelope_id}",
+    response_model=EnvelopeOut,
+    operation_id="getEnvelope",
+    responses=problems(401, 404),
+)
+async def get_envelope(
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> EnvelopeOut:
+    """Full state: documents with their badges, recipients in order, size, readiness."""
+    envelope = await service.get_envelope(session, principal, envelope_id)
+    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+
+
+@router.patch(
+    "/{envelope_id}",
+    response_model=EnvelopeOut,
+    operation_id="updateEnvelope",
+    responses=problems(401, 404, 409, 422),
+)
+async def update_envelope(
+    envelope_id: uuid.UUID,
+    body: EnvelopeUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> EnvelopeOut:
+    """Change a draft; only the fields sent are changed."""
+    envelope = await service.update_envelope(session, principal, envelope_id, body)
+    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+
+
+@router.delete(
+    "/{envelope_id}",
+    status_code=204,
+    operation_id="deleteEnvelope",
+    responses=problems(401, 404, 409),
+)
+async def delete_envelope(
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    await service.delete_envelope(session, principal, envelope_id)
+    return Response(status_code=204)

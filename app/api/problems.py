@@ -1,0 +1,126 @@
+"""Every error leaves as RFC 9457 application/problem+json with a stable type."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import DomainError, FieldError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:cachet:problem:"
+
+
+class ProblemFieldError(BaseModel):
+    pointer: str = Field(description="JSON pointer into the request body, or /<parameter>")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `code` repeats the last segment of `type`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ProblemFieldError] | None = None
+    used_bytes: int | None = None
+    limit_bytes: int | None = None
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: Sequence[FieldError] = (),
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        errors=getattr(exc, "errors", ()),
+        headers=headers,
+        **exc.extra,
+    )
+
+
+def _pointer(location: Sequence[int | str]) -> str:
+    where, *path = location or ("body",)
+    if where != "body":
+        path = list(location[1:]) or [where]
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    issues = exc.errors()
+    if any(issue.get("type") == "json_invalid" for issue in issues):
+        return problem_response(400, "malformed_json", "Malformed JSON", "The body is not JSON.")
+    errors = [FieldError(_pointer(i.get("loc", ())), str(i.get("msg", ""))) for i in issues]
+    return problem_response(
+        422,
+        "validation_failed",
+        "Validation failed",
+        "The request does not match the schema; see errors.",
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return problem_response(
+        exc.status_code, code, str(exc.detail), str(exc.detail), headers=exc.headers
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(
+        500, "internal_error", "Internal error", "Something went wrong on our side."
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entry declaring the problem statuses a route can answer."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}} for status in statuses
+    }

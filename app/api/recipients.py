@@ -1,0 +1,89 @@
+"""Recipients of a draft: add, edit, remove, reorder."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from app.api.deps import PrincipalDep, SessionDep, SettingsDep
+from app.api.problems import problems
+from app.envelopes import service
+from app.envelopes.schemas import (
+    EnvelopeOut,
+    RecipientCreate,
+    RecipientOrder,
+    RecipientOut,
+    RecipientUpdate,
+)
+from app.envelopes.views import envelope_out, recipient_out
+
+router = APIRouter(prefix="/v1/envelopes/{envelope_id}/recipients", tags=["recipients"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RecipientOut,
+    operation_id="addRecipient",
+    responses=problems(401, 404, 409, 422),
+)
+async def add_recipient(
+    envelope_id: uuid.UUID, body: RecipientCreate, session: SessionDep, principal: PrincipalDep
+) -> RecipientOut:
+    """Append a recipient: a platform user (`user_id`) or a person by `email`."""
+    recipient = await service.add_recipient(session, principal, envelope_id, body)
+    envelope = await service.get_envelope(session, principal, envelope_id)
+    return recipient_out(recipient, envelope.kind)
+
+
+@router.put(
+    "/order",
+    response_model=EnvelopeOut,
+    operation_id="reorderRecipients",
+    responses=problems(401, 404, 409, 422),
+)
+async def reorder_recipients(
+    envelope_id: uuid.UUID,
+    body: RecipientOrder,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> EnvelopeOut:
+    """Set the order in which recipients act; list every recipient once."""
+    envelope = await service.reorder_recipients(session, principal, envelope_id, body)
+    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+
+
+@router.patch(
+    "/{recipient_id}",
+    response_model=RecipientOut,
+    operation_id="updateRecipient",
+    responses=problems(401, 404, 409, 422),
+)
+async def update_recipient(
+    envelope_id: uuid.UUID,
+    recipient_id: uuid.UUID,
+    body: RecipientUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> RecipientOut:
+    """Names, phone (E.164) and locale."""
+    recipient = await service.update_recipient(
+        session, principal, envelope_id, recipient_id, body
+    )
+    envelope = await service.get_envelope(session, principal, envelope_id)
+    return recipient_out(recipient, envelope.kind)
+
+
+@router.delete(
+    "/{recipient_id}",
+    status_code=204,
+    operation_id="deleteRecipient",
+    responses=problems(401, 404, 409),
+)
+async def delete_recipient(
+    envelope_id: uuid.UUID, recipient_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    await service.delete_recipient(session, principal, envelope_id, recipient_id)
+    return Response(status_code=204)

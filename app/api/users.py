@@ -1,0 +1,49 @@
+"""The tenant's user directory, kept in sync by the platform."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from app.api.deps import PrincipalDep, SessionDep
+from app.api.problems import problems
+from app.envelopes.schemas import UserOut, UserPut
+from app.tenants.service import UserFields, get_user, put_user
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+@router.put(
+    "/{external_id}",
+    response_model=UserOut,
+    operation_id="putUser",
+    responses={201: {"model": UserOut}, **problems(401, 422)},
+)
+async def put_user_route(
+    external_id: ExternalIdPath,
+    body: UserPut,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+) -> UserOut:
+    """Create or replace a platform user (201 when created, 200 when replaced)."""
+    fields = UserFields(str(body.email), body.first_name, body.last_name, body.phone)
+    user, created = await put_user(session, principal, external_id, fields)
+    response.status_code = 201 if created else 200
+    await session.refresh(user)
+    return UserOut.model_validate(user)
+
+
+@router.get(
+    "/{external_id}",
+    response_model=UserOut,
+    operation_id="getUser",
+    responses=problems(401, 404),
+)
+async def get_user_route(
+    external_id: ExternalIdPath, session: SessionDep, principal: PrincipalDep
+) -> UserOut:
+    return UserOut.model_validate(await get_user(session, principal, external_id))

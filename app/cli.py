@@ -1,0 +1,127 @@
+"""The `cachet` command: serve, migrate, tenants create NAME, keys create TENANT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings, get_settings
+from app.db import (
+    create_engine,
+    create_sessionmaker,
+    ensure_database_exists,
+    resolve_database_url,
+    transaction,
+)
+from app.errors import DomainError
+from app.migrations import upgrade_to_head
+from app.tenants.service import create_api_key, create_tenant, find_tenant
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+@asynccontextmanager
+async def database(settings: Settings, *, migrate: bool) -> AsyncIterator[str]:
+    """The database URL, with the embedded server started (and stopped) when none is set."""
+    url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
+    try:
+        if embedded is not None:
+            await ensure_database_exists(url)
+        if migrate:
+            await anyio.to_thread.run_sync(upgrade_to_head, url)
+        yield url
+    finally:
+        if embedded is not None:
+            await anyio.to_thread.run_sync(embedded.stop)
+
+
+async def in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[str]]) -> str:
+    async with database(settings, migrate=settings.auto_migrate) as url:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+
+async def migrate(settings: Settings) -> str:
+    async with database(settings, migrate=True):
+        return "database schema at head"
+
+
+async def new_tenant(settings: Settings, name: str) -> str:
+    async def work(session: AsyncSession) -> str:
+        tenant, key = await create_tenant(session, name=name)
+        return f"tenant {tenant.id} ({tenant.name})\napi key: {key}"
+
+    return await in_transaction(settings, work)
+
+
+async def new_key(settings: Settings, tenant: str) -> str:
+    async def work(session: AsyncSession) -> str:
+        found = await find_tenant(session, id_or_name=tenant)
+        key = await create_api_key(session, tenant_id=found.id)
+        return f"api key for tenant {found.id} ({found.name}): {key}"
+
+    return await in_transaction(settings, work)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cachet", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP service")
+    commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(
+        dest="action", required=True
+    )
+    tenants.add_parser("create", help="create a tenant; prints its first API key").add_argument(
+        "name"
+    )
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    keys.add_parser("create", help="create an API key for a tenant (id or name)").add_argument(
+        "tenant"
+    )
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    if args.command == "serve":
+        serve(settings)
+        return 0
+    actions: dict[str, Callable[[], Awaitable[str]]] = {
+        "migrate": lambda: migrate(settings),
+        "tenants": lambda: new_tenant(settings, args.name),
+        "keys": lambda: new_key(settings, args.tenant),
+    }
+    try:
+        print(asyncio.run(actions[args.command]()))  # type: ignore[arg-type]
+    except DomainError as error:
+        print(f"cachet: {error.detail}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

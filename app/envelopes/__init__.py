@@ -1,0 +1,1 @@
+"""Envelopes in draft: documents, recipients, stamps, and the rules that say when to send."""

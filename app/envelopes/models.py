@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+from app.tenants.models import User
+
+
+class EnvelopeKind(StrEnum):
+    signature = "signature"
+    approval = "approval"
+
+
+class EnvelopeStatus(StrEnum):
+    draft = "draft"
+
+
+class Level(StrEnum):
+    simple = "simple"
+    eidas_simple = "eidas_simple"
+    eidas_advanced = "eidas_advanced"
+
+
+class Locale(StrEnum):
+    fr = "fr"
+    en = "en"
+
+
+class RecipientStatus(StrEnum):
+    waiting = "waiting"
+
+
+class StampStyle(StrEnum):
+    plain = "plain"
+    with_text = "with_text"
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=32, validate_strings=True)
+
+
+class Envelope(Base):
+    __tablename__ = "envelopes"
+    # Serves the tenant's newest-first keyset pagination.
+    __table_args__ = (Index("ix_envelopes_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[EnvelopeKind] = mapped_column(_enum(EnvelopeKind, "envelope_kind"))
+    status: Mapped[EnvelopeStatus] = mapped_column(
+        _enum(EnvelopeStatus, "envelope_status"), default=EnvelopeStatus.draft
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str | None] = mapped_column(Text)
+    level: Mapped[Level | None] = mapped_column(_enum(Level, "signature_level"))
+    sender_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    sender_first_name: Mapped[str | None] = mapped_column(String(100))
+    sender_last_name: Mapped[str | None] = mapped_column(String(100))
+    sender_signs_first: Mapped[bool] = mapped_column(default=False)
+    distribute_to_signers: Mapped[bool] = mapped_column(default=False)
+    sender_copy: Mapped[bool] = mapped_column(default=False)
+    expires_at: Mapped[datetime | None]
+    reminder_interval_days: Mapped[int | None]
+    reminder_max_count: Mapped[int | None]
+    locale: Mapped[Locale] = mapped_column(_enum(Locale, "locale"), default=Locale.fr)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+    sender_user: Mapped[User | None] = relationship(lazy="raise")
+    documents: Mapped[list[Document]] = relationship(
+        lazy="raise",
+        order_by="Document.created_at",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    recipients: Mapped[list[Recipient]] = relationship(
+        lazy="raise",
+        order_by="Recipient.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    envelope_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("envelopes.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    page_count: Mapped[int | None]
+    # [{"width", "height", "rotation", "crop_box"}], displayed size in points, one per page
+    pages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+
+    stamps: Mapped[list[Stamp]] = relationship(
+        lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    envelope_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("envelopes.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    is_sender: Mapped[bool] = mapped_column(default=False)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    locale: Mapped[Locale] = mapped_column(_enum(Locale, "locale"), default=Locale.fr)
+    status: Mapped[RecipientStatus] = mapped_column(
+        _enum(RecipientStatus, "recipient_status"), default=RecipientStatus.waiting
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    user: Mapped[User | None] = relationship(lazy="raise")
+
+
+class Stamp(Base):
+    """Where one signer's visible signature goes on one document: top-left display coordinates."""
+
+    __tablename__ = "stamps"
+    __table_args__ = (UniqueConstraint("document_id", "recipient_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("recipients.id", ondelete="CASCADE"), index=True
+    )
+    page: Mapped[int]
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    width: Mapped[float] = mapped_column(Float)
+    height: Mapped[float] = mapped_column(Float)
+    style: Mapped[StampStyle] = mapped_column(_enum(StampStyle, "stamp_style"))
+    text: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -1,0 +1,228 @@
+"""Request and response bodies of the drafting API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale, StampStyle
+from app.envelopes.rules import BlockerCode
+from app.schemas import Email, PersonName, Phone, RequestBody, ResponseBody
+
+EnvelopeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Message = Annotated[str, StringConstraints(max_length=5000)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class SenderIn(RequestBody):
+    """Either a platform user (user_id) or a person given by email and names."""
+
+    user_id: ExternalId | None = None
+    email: Email | None = None
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> SenderIn:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of user_id or email")
+        if self.user_id is not None and (self.first_name or self.last_name):
+            raise ValueError("names come from the user directory when user_id is given")
+        return self
+
+
+class Reminders(RequestBody):
+    interval_days: int = Field(ge=1, le=30, description="days between two reminders")
+    max_count: int = Field(ge=0, le=10, description="reminders sent at most")
+
+
+class EnvelopeCreate(RequestBody):
+    kind: EnvelopeKind
+    name: EnvelopeName | None = None
+    message: Message | None = None
+    level: Level | None = Field(
+        default=None, description="signature envelopes only; default simple"
+    )
+    sender: SenderIn
+    sender_signs_first: bool = False
+    distribute_to_signers: bool = False
+    sender_copy: bool = False
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="unset: 30 days after the envelope is sent"
+    )
+    reminders: Reminders | None = None
+    locale: Locale = Locale.fr
+
+
+class EnvelopeUpdate(RequestBody):
+    """Only the fields present are changed; null clears an optional field."""
+
+    name: EnvelopeName | None = None
+    message: Message | None = None
+    level: Level | None = None
+    sender: SenderIn | None = None
+    sender_signs_first: bool | None = None
+    distribute_to_signers: bool | None = None
+    sender_copy: bool | None = None
+    expires_at: AwareDatetime | None = None
+    reminders: Reminders | None = None
+    locale: Locale | None = None
+
+
+class Person(ResponseBody):
+    user_id: str | None
+    email: str
+    first_name: str | None
+    last_name: str | None
+
+
+class Size(ResponseBody):
+    used_bytes: int
+    limit_bytes: int
+
+
+class PageOut(ResponseBody):
+    width: float = Field(description="displayed width in points")
+    height: float = Field(description="displayed height in points")
+    rotation: int
+
+
+class StampOut(ResponseBody):
+    recipient_id: uuid.UUID
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+    style: StampStyle
+    text: str | None
+
+
+class DocumentOut(ResponseBody):
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    page_count: int | None
+    pages: list[PageOut] | None
+    stamps: Literal["pending", "complete"] | None = Field(
+        description="signature envelopes: complete once every signer has a stamp here; "
+        "null for approval envelopes"
+    )
+    stamp_placements: list[StampOut]
+    created_at: datetime
+
+
+class RecipientOut(ResponseBody):
+    id: uuid.UUID
+    position: int = Field(description="1-based place in the signing/approval order")
+    role: Literal["signer", "approver"]
+    is_sender: bool
+    user_id: str | None
+    email: str
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    locale: Locale
+    status: str
+
+
+class BlockerOut(ResponseBody):
+    code: BlockerCode
+    detail: str
+    pointer: str
+    document_id: uuid.UUID | None = None
+    recipient_id: uuid.UUID | None = None
+
+
+class EnvelopeOut(ResponseBody):
+    id: uuid.UUID
+    kind: EnvelopeKind
+    status: EnvelopeStatus
+    name: str | None
+    message: str | None
+    level: Level | None
+    sender: Person
+    sender_signs_first: bool
+    distribute_to_signers: bool
+    sender_copy: bool
+    expires_at: datetime | None
+    reminders: Reminders | None
+    locale: Locale
+    size: Size
+    documents: list[DocumentOut]
+    recipients: list[RecipientOut]
+    ready_to_send: bool
+    blockers: list[BlockerOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnvelopePage(ResponseBody):
+    data: list[EnvelopeOut]
+    next_cursor: str | None = Field(description="pass as cursor to get the next page")
+    has_more: bool
+
+
+class RecipientCreate(RequestBody):
+    """A platform user (user_id) or an external person (email, names)."""
+
+    user_id: ExternalId | None = None
+    email: Email | None = None
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    phone: Phone | None = Field(default=None, description="E.164; required at eIDAS levels")
+    locale: Locale | None = Field(default=None, description="default: the envelope's locale")
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> RecipientCreate:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of user_id or email")
+        return self
+
+
+class RecipientUpdate(RequestBody):
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    phone: Phone | None = None
+    locale: Locale | None = None
+
+
+class RecipientOrder(RequestBody):
+    recipient_ids: list[uuid.UUID] = Field(
+        description="every recipient of the envelope, once, in the new order"
+    )
+
+
+StampText = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class StampPut(RequestBody):
+    page: int = Field(description="1-based page number")
+    x: float = Field(description="points from the left edge of the page as displayed")
+    y: float = Field(description="points from the top edge of the page as displayed")
+    width: float
+    height: float
+    style: StampStyle = StampStyle.plain
+    text: StampText | None = None
+
+
+class UserPut(RequestBody):
+    email: Email
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    phone: Phone | None = None
+
+
+class UserOut(ResponseBody):
+    external_id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,157 @@
+"""From ORM rows to the API's representation, readiness badges and blockers included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from app.envelopes.models import Document, Envelope, EnvelopeKind, EnvelopeStatus, Recipient
+from app.envelopes.rules import (
+    DocumentView,
+    EnvelopeView,
+    RecipientView,
+    StampStyle,
+    blockers,
+    stamps_complete,
+)
+from app.envelopes.schemas import (
+    BlockerOut,
+    DocumentOut,
+    EnvelopeOut,
+    PageOut,
+    Person,
+    RecipientOut,
+    Reminders,
+    Size,
+    StampOut,
+)
+from app.envelopes.service import EIDAS_LEVELS, budget_of, recipient_email, sender_email
+
+# Levels this version can send; the eIDAS levels arrive with their SMS and identity checks.
+AVAILABLE_LEVELS: frozenset[str] = frozenset({"simple"})
+
+
+def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
+    signer_ids = [str(r.id) for r in envelope.recipients]
+    documents = [_document_view(d) for d in envelope.documents]
+    view = EnvelopeView(
+        is_draft=envelope.status is EnvelopeStatus.draft,
+        is_signature=envelope.kind is EnvelopeKind.signature,
+        eidas=envelope.level in EIDAS_LEVELS,
+        level_available=envelope.level is None or envelope.level.value in AVAILABLE_LEVELS,
+        expiry_in_past=envelope.expires_at is not None and envelope.expires_at <= datetime.now(UTC),
+        documents=documents,
+        recipients=[_recipient_view(r) for r in envelope.recipients],
+    )
+    found = blockers(view)
+    budget = budget_of(envelope, limit_bytes)
+    return EnvelopeOut(
+        id=envelope.id,
+        kind=envelope.kind,
+        status=envelope.status,
+        name=envelope.name,
+        message=envelope.message,
+        level=envelope.level,
+        sender=_sender_out(envelope),
+        sender_signs_first=envelope.sender_signs_first,
+        distribute_to_signers=envelope.distribute_to_signers,
+        sender_copy=envelope.sender_copy,
+        expires_at=envelope.expires_at,
+        reminders=_reminders_out(envelope),
+        locale=envelope.locale,
+        size=Size(used_bytes=budget.used_bytes, limit_bytes=budget.limit_bytes),
+        documents=[
+            _document_out(d, v, signer_ids, envelope.kind)
+            for d, v in zip(envelope.documents, documents, strict=True)
+        ],
+        recipients=[recipient_out(r, envelope.kind) for r in envelope.recipients],
+        ready_to_send=not found,
+        blockers=[
+            BlockerOut(
+                code=b.code,
+                detail=b.detail,
+                pointer=b.pointer,
+                document_id=b.document_id,  # type: ignore[arg-type]
+                recipient_id=b.recipient_id,  # type: ignore[arg-type]
+            )
+            for b in found
+        ],
+        created_at=envelope.created_at,
+        updated_at=envelope.updated_at,
+    )
+
+
+def recipient_out(recipient: Recipient, kind: EnvelopeKind) -> RecipientOut:
+    user = recipient.user
+    return RecipientOut(
+        id=recipient.id,
+        position=recipient.position,
+        role="signer" if kind is EnvelopeKind.signature else "approver",
+        is_sender=recipient.is_sender,
+        user_id=user.external_id if user else None,
+        email=recipient_email(recipient),
+        first_name=recipient.first_name or (user.first_name if user else None),
+        last_name=recipient.last_name or (user.last_name if user else None),
+        phone=recipient.phone or (user.phone if user else None),
+        locale=recipient.locale,
+        status=recipient.status.value,
+    )
+
+
+def display_name(recipient: Recipient) -> str:
+    out = recipient_out(recipient, EnvelopeKind.signature)
+    names = " ".join(n for n in (out.first_name, out.last_name) if n)
+    return names or out.email
+
+
+def _recipient_view(recipient: Recipient) -> RecipientView:
+    phone = recipient.phone or (recipient.user.phone if recipient.user else None)
+    return RecipientView(str(recipient.id), display_name(recipient), has_phone=phone is not None)
+
+
+def _document_view(document: Document) -> DocumentView:
+    return DocumentView(
+        id=str(document.id),
+        filename=document.filename,
+        stamped_by=frozenset(str(s.recipient_id) for s in document.stamps),
+        text_stamped_by=frozenset(
+            str(s.recipient_id) for s in document.stamps if s.style == StampStyle.with_text.value
+        ),
+    )
+
+
+def _document_out(
+    document: Document, view: DocumentView, signer_ids: list[str], kind: EnvelopeKind
+) -> DocumentOut:
+    badge = None
+    if kind is EnvelopeKind.signature:
+        badge = "complete" if stamps_complete(view, signer_ids) else "pending"
+    return DocumentOut(
+        id=document.id,
+        filename=document.filename,
+        content_type=document.content_type,
+        size_bytes=document.size_bytes,
+        sha256=document.sha256,
+        page_count=document.page_count,
+        pages=[PageOut.model_validate(p) for p in document.pages] if document.pages else None,
+        stamps=badge,
+        stamp_placements=[StampOut.model_validate(s) for s in document.stamps],
+        created_at=document.created_at,
+    )
+
+
+def _sender_out(envelope: Envelope) -> Person:
+    user = envelope.sender_user
+    return Person(
+        user_id=user.external_id if user else None,
+        email=sender_email(envelope),
+        first_name=user.first_name if user else envelope.sender_first_name,
+        last_name=user.last_name if user else envelope.sender_last_name,
+    )
+
+
+def _reminders_out(envelope: Envelope) -> Reminders | None:
+    if envelope.reminder_interval_days is None or envelope.reminder_max_count is None:
+        return None
+    return Reminders(
+        interval_days=envelope.reminder_interval_days, max_count=envelope.reminder_max_count
+    )

@@ -1,0 +1,85 @@
+"""Domain errors: each carries its HTTP status and a stable problem type.
+
+DomainError
+ ├── NotFound                 404  another tenant's object looks exactly like a missing one
+ ├── Unauthenticated          401
+ ├── Conflict                 409  e.g. the envelope is no longer a draft
+ ├── ValidationFailed         422  with errors: [{pointer, detail}]
+ ├── PayloadTooLarge          413  with used_bytes / limit_bytes
+ ├── UnsupportedMediaType     415  a signature envelope was given something that is not a PDF
+ ├── UnsupportedDocument      422  a PDF the upload gate refuses (encrypted, JavaScript, …)
+ └── BadRequest               400  malformed request outside the body schema (cursor, header)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class FieldError:
+    pointer: str
+    detail: str
+
+
+class DomainError(Exception):
+    status: ClassVar[int] = 400
+    default_title: ClassVar[str] = "Bad request"
+
+    def __init__(self, code: str, detail: str, *, title: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.title = title or self.default_title
+        self.extra = extra
+
+
+class BadRequest(DomainError):
+    status = 400
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    default_title = "Authentication required"
+
+
+class NotFound(DomainError):
+    status = 404
+    default_title = "Not found"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}_not_found", f"No such {what.replace('_', ' ')}.")
+
+
+class Conflict(DomainError):
+    status = 409
+    default_title = "Conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    default_title = "Envelope size limit exceeded"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    default_title = "Validation failed"
+
+    def __init__(self, code: str, detail: str, errors: list[FieldError], **extra: Any) -> None:
+        super().__init__(code, detail, **extra)
+        self.errors = errors
+
+    @classmethod
+    def at(cls, pointer: str, detail: str, code: str = "validation_failed") -> ValidationFailed:
+        return cls(code, detail, [FieldError(pointer, detail)])
+
+
+class UnsupportedDocument(DomainError):
+    status = 422
+    default_title = "Document refused"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    default_title = "Not a PDF"

@@ -1,0 +1,110 @@
+"""create_app(): the FastAPI application and the lifespan that builds and tears down its runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from app.api import documents, envelopes, health, recipients, stamps, users
+from app.api.problems import install_problem_handlers
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker, ensure_database_exists, resolve_database_url
+from app.db import transaction as db_transaction
+from app.migrations import upgrade_to_head
+from app.pdf.gate import GateLimits, PdfGate
+from app.runtime import Runtime
+from app.storage.blobs import BlobStore
+from app.tenants.service import ensure_development_key
+
+log = logging.getLogger("cachet")
+
+API_DESCRIPTION = """\
+Cachet runs approval and signature envelopes for a file-sharing platform.
+
+Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457
+`application/problem+json` with a stable `type` (`urn:cachet:problem:<code>`).
+"""
+
+
+def gate_limits(settings: Settings) -> GateLimits:
+    return GateLimits(
+        max_pages=settings.pdf_max_pages,
+        max_objects=settings.pdf_max_objects,
+        cpu_seconds=settings.pdf_gate_cpu_seconds,
+        wall_seconds=settings.pdf_gate_wall_seconds,
+        memory_bytes=settings.pdf_gate_memory_bytes,
+    )
+
+
+async def start_runtime(settings: Settings) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
+    try:
+        if embedded is not None:
+            await ensure_database_exists(url)
+        if settings.auto_migrate:
+            await anyio.to_thread.run_sync(upgrade_to_head, url)
+        engine = create_engine(url, pool_size=settings.db_pool_size)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=create_sessionmaker(engine),
+        blobs=BlobStore(settings.blob_dir, settings.tmp_dir),
+        pdf_gate=PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers),
+        embedded_postgres=embedded,
+    )
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    await runtime.pdf_gate.aclose()
+    await runtime.engine.dispose()
+    if runtime.embedded_postgres is not None:
+        # Here and not after uvicorn.run(): uvicorn re-raises SIGTERM once it has shut down.
+        await anyio.to_thread.run_sync(runtime.embedded_postgres.stop)
+
+
+async def provision_development_key(runtime: Runtime) -> None:
+    """First start in development: a tenant and a key a newcomer can use at once."""
+    key_file = runtime.settings.dev_api_key_file
+    known = key_file.read_text().strip() if key_file.exists() else None
+    async with db_transaction(runtime.sessions) as session:
+        new_key = await ensure_development_key(session, known_key=known)
+    if new_key is not None:
+        key_file.write_text(new_key + "\n")
+        key_file.chmod(0o600)
+    log.warning("development API key (also in %s): %s", key_file, new_key or known)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings)
+        app.state.runtime = runtime
+        try:
+            if settings.is_development:
+                await provision_development_key(runtime)
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    app = FastAPI(
+        title="Cachet",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    install_problem_handlers(app)
+    for module in (health, users, envelopes, documents, recipients, stamps):
+        app.include_router(module.router)
+    return app

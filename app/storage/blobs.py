@@ -1,0 +1,93 @@
+"""Filesystem blob store. Writes go to a temporary file first and are renamed into place,
+so a reader never sees half a blob and an existing blob is never overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class StagedBlobTooLarge(Exception):
+    """The stream passed the byte limit; nothing of it is kept."""
+
+
+@dataclass
+class StagedBlob:
+    """A fully received upload in a temporary file, with its size and digest."""
+
+    path: Path
+    size_bytes: int
+    sha256: str
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class BlobStore:
+    def __init__(self, root: Path, tmp_dir: Path) -> None:
+        self.root = root
+        self.tmp_dir = tmp_dir
+        root.mkdir(parents=True, exist_ok=True)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, sha256: str) -> Path:
+        if not _SHA256.match(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    async def stage(self, chunks: AsyncIterator[bytes], *, max_bytes: int) -> StagedBlob:
+        """Write a stream to a temporary file chunk by chunk, hashing as it goes.
+
+        Raises StagedBlobTooLarge as soon as more than max_bytes have arrived.
+        """
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="upload-")
+        path = Path(name)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            async with await anyio.open_file(fd, "wb", closefd=True) as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise StagedBlobTooLarge
+                    digest.update(chunk)
+                    await out.write(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return StagedBlob(path=path, size_bytes=size, sha256=digest.hexdigest())
+
+    def commit(self, staged: StagedBlob) -> Path:
+        """Move a staged file into place under its digest; an existing blob is kept as is."""
+        target = self.path_of(staged.sha256)
+        if target.exists():
+            staged.discard()
+            # Refresh the mtime so the orphan sweep's grace period protects a re-used blob.
+            os.utime(target)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with staged.path.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(staged.path, target)
+        return target
+
+    def sweep(self, referenced: Iterable[str], *, older_than_seconds: float) -> list[str]:
+        """Delete blobs no document refers to, once they are older than the grace period."""
+        keep = set(referenced)
+        cutoff = time.time() - older_than_seconds
+        removed = []
+        for path in self.root.glob("??/??/*"):
+            if path.name not in keep and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed

@@ -1,0 +1,1 @@
+"""Tenants, their API keys (stored hashed) and their user directory."""

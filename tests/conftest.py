@@ -1,0 +1,106 @@
+"""Shared fixtures: one real PostgreSQL for the session, the app served over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from app.config import Environment, Settings
+from app.db import ensure_database_exists, start_embedded_postgres, transaction
+from app.main import create_app
+from app.runtime import Runtime
+from app.tenants.service import create_tenant
+from tests.support import ApiClient
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """CACHET_TEST_DATABASE_URL when given, else an embedded server for this run only."""
+    given = os.environ.get("CACHET_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    embedded = start_embedded_postgres(tmp_path_factory.mktemp("pg") / "data")
+    asyncio.run(ensure_database_exists(embedded.url))
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        env=Environment.development,
+        database_url=postgres_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        migrate_on_start=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+def runtime(app: FastAPI) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+@pytest.fixture(scope="session")
+async def base_url(app: FastAPI) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on loopback: tests speak real HTTP to it."""
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def api(base_url: str, runtime: Runtime) -> AsyncIterator[ApiClient]:
+    """A client authenticated as a fresh tenant."""
+    async with await ApiClient.for_new_tenant(base_url, runtime) as client:
+        yield client
+
+
+@pytest.fixture
+async def other_api(base_url: str, runtime: Runtime) -> AsyncIterator[ApiClient]:
+    """A second, unrelated tenant."""
+    async with await ApiClient.for_new_tenant(base_url, runtime) as client:
+        yield client
+
+
+@pytest.fixture
+def data_dir(settings: Settings) -> Path:
+    return settings.data_dir
+
+
+async def new_tenant_key(runtime: Runtime, name: str = "test") -> str:
+    async with transaction(runtime.sessions) as session:
+        _, key = await create_tenant(session, name=name)
+    return key
+
+
+__all__ = ["new_tenant_key", "httpx"]
