@@ -108,6 +108,8 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
     """The configured server, or an embedded one started now."""
     if settings.database_url:
         return settings.database_url, None
+    if not settings.is_development:
+        raise RuntimeError("CACHET_DATABASE_URL is required when CACHET_ENV=production")
     embedded = start_embedded_postgres(settings.postgres_dir.resolve())
     log.info("embedded PostgreSQL running", extra={"pgdata": str(settings.postgres_dir)})
     return embedded.url, embedded
