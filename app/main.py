@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
 
 from app.api import documents, envelopes, health, recipients, stamps, users
-from app.api.problems import install_problem_handlers
+from app.api.problems import document_problems, install_problem_handlers
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, ensure_database_exists, resolve_database_url
 from app.db import transaction as db_transaction
@@ -107,4 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for module in (health, users, envelopes, documents, recipients, stamps):
         app.include_router(module.router)
+    _document_problems_in_openapi(app)
     return app
+
+
+def _document_problems_in_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

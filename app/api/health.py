@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api.deps import RuntimeDep
+from app.api.problems import problem_response, problems
 from app.migrations import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
@@ -32,20 +33,25 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     operation_id="readyz",
-    responses={503: {"model": Readiness}},
+    responses=problems(503),
 )
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> Readiness | JSONResponse:
     """The database answers and its schema is at the latest migration."""
     try:
         async with runtime.engine.connect() as connection:
             revision = await current_revision(connection)
     except Exception:
-        body = Readiness(status="unavailable", database="unreachable", migrations="unknown")
-        return JSONResponse(body.model_dump(), status_code=503)
-    at_head = revision == head_revision()
-    body = Readiness(
-        status="ok" if at_head else "unavailable",
-        database="ok",
-        migrations="at_head" if at_head else f"behind (at {revision}, head {head_revision()})",
+        return _not_ready("the database does not answer", database="unreachable")
+    if revision != head_revision():
+        return _not_ready(
+            f"the schema is at {revision}, the code expects {head_revision()}",
+            database="ok",
+            migrations="behind",
+        )
+    return Readiness(status="ok", database="ok", migrations="at_head")
+
+
+def _not_ready(detail: str, *, database: str, migrations: str = "unknown") -> JSONResponse:
+    return problem_response(
+        503, "not_ready", "Not ready", detail, database=database, migrations=migrations
     )
-    return JSONResponse(body.model_dump(), status_code=200 if at_head else 503)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -45,7 +45,7 @@ def problem_response(
     detail: str,
     *,
     errors: Sequence[FieldError] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -58,7 +58,9 @@ def problem_response(
     if errors:
         body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {})
+    )
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +123,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entry declaring the problem statuses a route can answer."""
-    return {
-        status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}} for status in statuses
-    }
+    return {status: {"model": Problem} for status in statuses}
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every error response is problem+json; FastAPI's own validation schema never leaves."""
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if int(status) >= 400:
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}
+    schemas = spec.get("components", {}).get("schemas", {})
+    for internal in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(internal, None)
+    return spec

@@ -69,9 +69,7 @@ async def update_recipient(
     principal: PrincipalDep,
 ) -> RecipientOut:
     """Names, phone (E.164) and locale."""
-    recipient = await service.update_recipient(
-        session, principal, envelope_id, recipient_id, body
-    )
+    recipient = await service.update_recipient(session, principal, envelope_id, recipient_id, body)
     envelope = await service.get_envelope(session, principal, envelope_id)
     return recipient_out(recipient, envelope.kind)
 

@@ -52,7 +52,7 @@ NULLABLE_ENVELOPE_FIELDS = frozenset({"name", "message", "expires_at", "reminder
 # --- loading ----------------------------------------------------------------------------
 
 
-def _envelope_query(principal: Principal) -> Select[tuple[Envelope]]:
+def _envelope_query(principal: Principal) -> Select[Envelope]:
     return (
         select(Envelope)
         .where(Envelope.tenant_id == principal.tenant_id)
@@ -423,7 +423,7 @@ async def reorder_recipients(
 
 def pages_of(document: Document) -> list[Page]:
     return [
-        Page(p["width"], p["height"], p["rotation"], tuple(p["crop_box"]))  # type: ignore[arg-type]
+        Page(p["width"], p["height"], p["rotation"], tuple(p["crop_box"]))
         for p in document.pages or []
     ]
 

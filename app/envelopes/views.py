@@ -70,8 +70,8 @@ def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
                 code=b.code,
                 detail=b.detail,
                 pointer=b.pointer,
-                document_id=b.document_id,  # type: ignore[arg-type]
-                recipient_id=b.recipient_id,  # type: ignore[arg-type]
+                document_id=b.document_id,
+                recipient_id=b.recipient_id,
             )
             for b in found
         ],

@@ -58,9 +58,7 @@ async def claim(
     )
     if inserted is not None:
         return None
-    record = await session.scalar(
-        select(IdempotencyRecord).where(*_same_call(principal, call))
-    )
+    record = await session.scalar(select(IdempotencyRecord).where(*_same_call(principal, call)))
     assert record is not None and record.status_code is not None and record.response is not None
     if record.fingerprint != call.fingerprint:
         raise ValidationFailed.at(

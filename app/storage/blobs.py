@@ -63,7 +63,8 @@ class BlobStore:
                     digest.update(chunk)
                     await out.write(chunk)
         except BaseException:
-            path.unlink(missing_ok=True)
+            # Synchronous on purpose: it must also run when the request is being cancelled.
+            path.unlink(missing_ok=True)  # noqa: ASYNC240
             raise
         return StagedBlob(path=path, size_bytes=size, sha256=digest.hexdigest())
 

@@ -78,19 +78,34 @@ async def test_bad_bodies_are_problems_with_pointers(api: ApiClient) -> None:
         ({"kind": "signature"}, "/sender"),
         ({"kind": "signature", "sender": {"email": "not-an-email"}}, "/sender/email"),
         ({"kind": "signature", "sender": {}}, "/sender"),
-        ({"kind": "signature", "sender": {"email": "a@example.com"}, "tenant_id": "x"}, "/tenant_id"),
+        (
+            {"kind": "signature", "sender": {"email": "a@example.com"}, "tenant_id": "x"},
+            "/tenant_id",
+        ),
         ({"kind": "signature", "sender": {"email": "a@example.com"}, "status": "sent"}, "/status"),
         ({"kind": "signature", "sender": {"email": "a@example.com"}, "level": "gold"}, "/level"),
         (
-            {"kind": "signature", "sender": {"email": "a@example.com"}, "reminders": {"interval_days": 0, "max_count": 1}},
+            {
+                "kind": "signature",
+                "sender": {"email": "a@example.com"},
+                "reminders": {"interval_days": 0, "max_count": 1},
+            },
             "/reminders/interval_days",
         ),
         (
-            {"kind": "signature", "sender": {"email": "a@example.com"}, "expires_at": "2020-01-01T00:00:00Z"},
+            {
+                "kind": "signature",
+                "sender": {"email": "a@example.com"},
+                "expires_at": "2020-01-01T00:00:00Z",
+            },
             "/expires_at",
         ),
         (
-            {"kind": "signature", "sender": {"email": "a@example.com"}, "expires_at": "2099-01-01T00:00:00"},
+            {
+                "kind": "signature",
+                "sender": {"email": "a@example.com"},
+                "expires_at": "2099-01-01T00:00:00",
+            },
             "/expires_at",
         ),
     ]

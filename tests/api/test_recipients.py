@@ -94,9 +94,7 @@ async def test_reorder(api: ApiClient) -> None:
 async def test_sender_signs_first_always(api: ApiClient) -> None:
     envelope = await api.envelope(sender={"email": "boss@example.com", "first_name": "Bo"})
     other = await api.add_recipient(envelope["id"], email="a@example.com")
-    patched = await api.patch(
-        f"/v1/envelopes/{envelope['id']}", json={"sender_signs_first": True}
-    )
+    patched = await api.patch(f"/v1/envelopes/{envelope['id']}", json={"sender_signs_first": True})
     recipients = patched.json()["recipients"]
     assert [(r["email"], r["is_sender"]) for r in recipients] == [
         ("boss@example.com", True),
@@ -124,9 +122,7 @@ async def test_sender_signs_first_always(api: ApiClient) -> None:
 async def test_sender_already_a_recipient_cannot_be_added_twice(api: ApiClient) -> None:
     envelope = await api.envelope(sender={"email": "boss@example.com"})
     await api.add_recipient(envelope["id"], email="boss@example.com")
-    refused = await api.patch(
-        f"/v1/envelopes/{envelope['id']}", json={"sender_signs_first": True}
-    )
+    refused = await api.patch(f"/v1/envelopes/{envelope['id']}", json={"sender_signs_first": True})
     assert refused.status_code == 422
     assert refused.json()["code"] == "duplicate_recipient"
     assert refused.json()["errors"][0]["pointer"] == "/sender_signs_first"

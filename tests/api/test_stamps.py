@@ -14,7 +14,9 @@ async def _signature_envelope(api: ApiClient, **fields: Any) -> tuple[str, list[
         response = await api.upload(envelope["id"], pdf)
         assert response.status_code == 201, response.text
         docs.append(response.json()["id"])
-    signers = [(await api.add_recipient(envelope["id"], email=f"{n}@example.com"))["id"] for n in "ab"]
+    signers = [
+        (await api.add_recipient(envelope["id"], email=f"{n}@example.com"))["id"] for n in "ab"
+    ]
     return envelope["id"], docs, signers
 
 
@@ -47,7 +49,9 @@ async def test_put_again_moves_the_one_stamp(api: ApiClient) -> None:
     envelope_id, docs, signers = await _signature_envelope(api)
     url = f"/v1/envelopes/{envelope_id}/documents/{docs[0]}/stamps/{signers[0]}"
     assert (await api.put(url, json=_box())).status_code == 201
-    moved = await api.put(url, json=_box(page=2, x=10, y=10, style="with_text", text="Lu et approuvé"))
+    moved = await api.put(
+        url, json=_box(page=2, x=10, y=10, style="with_text", text="Lu et approuvé")
+    )
     assert moved.status_code == 200
     document = (await api.get_envelope(envelope_id))["documents"][0]
     assert document["stamp_placements"] == [
@@ -113,7 +117,9 @@ async def test_switching_to_eidas_flags_text_stamps(api: ApiClient) -> None:
     envelope_id, docs, signers = await _signature_envelope(api)
     url = f"/v1/envelopes/{envelope_id}/documents/{docs[0]}/stamps/{signers[0]}"
     await api.put(url, json=_box(style="with_text", text="OK"))
-    envelope = (await api.patch(f"/v1/envelopes/{envelope_id}", json={"level": "eidas_simple"})).json()
+    envelope = (
+        await api.patch(f"/v1/envelopes/{envelope_id}", json={"level": "eidas_simple"})
+    ).json()
     flagged = [b for b in envelope["blockers"] if b["code"] == "stamp_text_not_allowed"]
     assert [(b["document_id"], b["recipient_id"]) for b in flagged] == [(docs[0], signers[0])]
 
@@ -143,7 +149,9 @@ async def test_approval_envelopes_have_no_stamps(api: ApiClient) -> None:
 async def test_deleting_a_signer_removes_their_stamps(api: ApiClient) -> None:
     envelope_id, docs, signers = await _signature_envelope(api)
     for doc in docs:
-        await api.put(f"/v1/envelopes/{envelope_id}/documents/{doc}/stamps/{signers[0]}", json=_box())
+        await api.put(
+            f"/v1/envelopes/{envelope_id}/documents/{doc}/stamps/{signers[0]}", json=_box()
+        )
     await api.delete(f"/v1/envelopes/{envelope_id}/recipients/{signers[0]}")
     envelope = await api.get_envelope(envelope_id)
     assert all(d["stamp_placements"] == [] for d in envelope["documents"])

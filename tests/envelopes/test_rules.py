@@ -201,7 +201,9 @@ def _codes(found: list[Blocker]) -> list[str]:
         (
             _envelope(
                 eidas=True,
-                documents=(DocumentView("d1", "a.pdf", frozenset({"r1", "r2"}), frozenset({"r1"})),),
+                documents=(
+                    DocumentView("d1", "a.pdf", frozenset({"r1", "r2"}), frozenset({"r1"})),
+                ),
             ),
             ["phone_missing", "stamp_text_not_allowed"],
         ),
