@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 
@@ -33,6 +34,11 @@ class StagedBlob:
         self.path.unlink(missing_ok=True)
 
 
+def _hash_and_write(digest: hashlib._Hash, out: BinaryIO, data: bytes) -> None:
+    digest.update(data)
+    out.write(data)
+
+
 class BlobStore:
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
@@ -45,23 +51,32 @@ class BlobStore:
             raise ValueError("not a SHA-256 hex digest")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    async def stage(self, chunks: AsyncIterator[bytes], *, max_bytes: int) -> StagedBlob:
-        """Write a stream to a temporary file chunk by chunk, hashing as it goes.
+    async def stage(
+        self, chunks: AsyncIterator[bytes], *, max_bytes: int, batch_bytes: int = 1024 * 1024
+    ) -> StagedBlob:
+        """Write a stream to a temporary file, hashing as it goes; memory stays at one batch.
 
+        Chunks are gathered into batches that a worker thread hashes and writes, so the event
+        loop neither blocks on the disk nor pays a thread hop per network chunk.
         Raises StagedBlobTooLarge as soon as more than max_bytes have arrived.
         """
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="upload-")
         path = Path(name)
         digest = hashlib.sha256()
         size = 0
+        batch = bytearray()
         try:
-            async with await anyio.open_file(fd, "wb", closefd=True) as out:
+            with os.fdopen(fd, "wb") as out:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > max_bytes:
                         raise StagedBlobTooLarge
-                    digest.update(chunk)
-                    await out.write(chunk)
+                    batch += chunk
+                    if len(batch) >= batch_bytes:
+                        await anyio.to_thread.run_sync(_hash_and_write, digest, out, bytes(batch))
+                        batch.clear()
+                if batch:
+                    await anyio.to_thread.run_sync(_hash_and_write, digest, out, bytes(batch))
         except BaseException:
             # Synchronous on purpose: it must also run when the request is being cancelled.
             path.unlink(missing_ok=True)  # noqa: ASYNC240

@@ -1,0 +1,1 @@
+"""Benchmarks: each compares Cachet with a floor measured in the same run."""

@@ -1,0 +1,70 @@
+"""Start a throw-away Cachet (embedded PostgreSQL, temporary data dir) for a benchmark."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class RunningService:
+    url: str
+    api_key: str
+    pid: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_service(log_level: str = "warning") -> Iterator[RunningService]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cachet-bench-", dir="/tmp"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CACHET_DATA_DIR": str(data_dir),
+        "CACHET_PORT": str(port),
+        "CACHET_LOG_LEVEL": log_level,
+    }
+    env.pop("CACHET_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process)
+        key = (data_dir / "dev-api-key").read_text().strip()
+        yield RunningService(url=url, api_key=key, pid=process.pid)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("cachet serve exited before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("cachet serve did not become ready")

@@ -1,0 +1,150 @@
+"""Upload benchmark: a 15 MB PDF into the running service against the in-process floor.
+
+Floor, same file, same run: read it from disk, SHA-256 it, open it with pikepdf and count its
+pages. Cachet: POST it over HTTP to a fresh envelope (streamed to disk, hashed, gated, stored,
+recorded). Then 4 concurrent 15 MB uploads while the server's RSS is sampled.
+
+    python bench/upload.py [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pikepdf
+import psutil
+
+from bench.service import RunningService, running_service
+
+MIB = 1024 * 1024
+TARGET_BYTES = 15 * MIB - 64 * 1024  # leaves room for the PDF structure within the budget
+
+
+def make_image_pdf(target_bytes: int) -> bytes:
+    """Two pages, each showing an uncompressed image of random pixels (incompressible)."""
+    pdf = pikepdf.new()
+    side = int(((target_bytes // 2) / 3) ** 0.5)
+    for _ in range(2):
+        pdf.add_blank_page(page_size=(595.28, 841.89))
+        pixels = os.urandom(side * side * 3)
+        image = pdf.make_stream(pixels)
+        image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        image.Width = image.Height = side
+        image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceRGB, 8
+        page = pdf.pages[-1]
+        page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+        page.Contents = pdf.make_stream(b"q 595 0 0 842 0 0 cm /Im0 Do Q")
+    out = io.BytesIO()
+    pdf.save(out, compress_streams=False)
+    return out.getvalue()
+
+
+def floor_once(path: Path) -> float:
+    start = time.perf_counter()
+    data = path.read_bytes()
+    hashlib.sha256(data).hexdigest()
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert len(pdf.pages) == 2
+    return time.perf_counter() - start
+
+
+async def upload_once(client: httpx.AsyncClient, data: bytes) -> float:
+    envelope = await client.post(
+        "/v1/envelopes", json={"kind": "signature", "sender": {"email": "bench@example.com"}}
+    )
+    envelope.raise_for_status()
+    start = time.perf_counter()
+    response = await client.post(
+        f"/v1/envelopes/{envelope.json()['id']}/documents",
+        params={"filename": "bench.pdf"},
+        content=data,
+        headers={"Content-Type": "application/pdf"},
+    )
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 201, response.text
+    return elapsed
+
+
+class RssSampler:
+    """Samples the server process's RSS every few milliseconds on a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.002)
+
+
+def gate_workers_rss(pid: int) -> int:
+    children = psutil.Process(pid).children(recursive=True)
+    return sum(c.memory_info().rss for c in children if "postgres" not in c.name())
+
+
+async def measure(service: RunningService, data: bytes, path: Path, rounds: int) -> None:
+    headers = {"Authorization": f"Bearer {service.api_key}"}
+    async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=120) as client:
+        for _ in range(2):  # warm-up: gate workers, connection pool, page cache
+            await upload_once(client, data)
+            floor_once(path)
+        floors, uploads = [], []
+        for _ in range(rounds):  # interleaved so drift hits both sides alike
+            floors.append(floor_once(path))
+            uploads.append(await upload_once(client, data))
+        floor_ms = statistics.median(floors) * 1000
+        upload_ms = statistics.median(uploads) * 1000
+        print(f"file: {len(data) / MIB:.2f} MiB PDF, {rounds} rounds, medians")
+        print(f"floor (read + SHA-256 + pikepdf open): {floor_ms:8.1f} ms")
+        print(f"cachet upload over HTTP:               {upload_ms:8.1f} ms")
+        print(f"ratio cachet / floor:                  {upload_ms / floor_ms:8.2f}x  (target <= 2)")
+
+        idle = psutil.Process(service.pid).memory_info().rss
+        with RssSampler(service.pid) as sampler:
+            start = time.perf_counter()
+            await asyncio.gather(*(upload_once(client, data) for _ in range(4)))
+            wall = time.perf_counter() - start
+        growth = (sampler.peak - idle) / MIB
+        print(f"4 concurrent uploads: {wall * 1000:.0f} ms wall")
+        print(
+            f"server RSS idle {idle / MIB:.1f} MiB, peak {sampler.peak / MIB:.1f} MiB, "
+            f"growth {growth:.1f} MiB  (target < 40)"
+        )
+        print(f"PDF gate worker processes RSS now: {gate_workers_rss(service.pid) / MIB:.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    data = make_image_pdf(TARGET_BYTES)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.pdf"
+        path.write_bytes(data)
+        with running_service() as service:
+            asyncio.run(measure(service, data, path, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
