@@ -1,4 +1,4 @@
-"""The `cachet` command: serve, migrate, tenants create NAME, keys create TENANT."""
+"""The `cachet` command: serve, migrate, tenants create NAME, keys create TENANT, blobs sweep."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, get_settings
@@ -19,8 +20,10 @@ from app.db import (
     resolve_database_url,
     transaction,
 )
+from app.envelopes.models import Document
 from app.errors import DomainError
 from app.migrations import upgrade_to_head
+from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
 
 
@@ -84,6 +87,16 @@ async def new_key(settings: Settings, tenant: str) -> str:
     return await in_transaction(settings, work)
 
 
+async def sweep_blobs(settings: Settings, grace_seconds: float) -> str:
+    async def work(session: AsyncSession) -> str:
+        referenced = set((await session.scalars(select(Document.sha256).distinct())).all())
+        store = BlobStore(settings.blob_dir, settings.tmp_dir)
+        removed = store.sweep(referenced, older_than_seconds=grace_seconds)
+        return f"removed {len(removed)} unreferenced blob(s)"
+
+    return await in_transaction(settings, work)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cachet", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -101,6 +114,16 @@ def parser() -> argparse.ArgumentParser:
     keys.add_parser("create", help="create an API key for a tenant (id or name)").add_argument(
         "tenant"
     )
+    blobs = commands.add_parser("blobs", help="manage stored files").add_subparsers(
+        dest="action", required=True
+    )
+    sweep = blobs.add_parser("sweep", help="delete blobs no document refers to any more")
+    sweep.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=3600.0,
+        help="keep blobs younger than this (an upload may be adopting them)",
+    )
     return root
 
 
@@ -114,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": lambda: migrate(settings),
         "tenants": lambda: new_tenant(settings, args.name),
         "keys": lambda: new_key(settings, args.tenant),
+        "blobs": lambda: sweep_blobs(settings, args.grace_seconds),
     }
     try:
         print(asyncio.run(actions[args.command]()))  # type: ignore[arg-type]

@@ -1,0 +1,65 @@
+"""The blob store: streamed staging with a byte limit, atomic commit, orphan sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.storage.blobs import BlobStore, StagedBlobTooLarge
+
+
+async def _chunks(data: bytes, size: int = 10_000) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> BlobStore:
+    return BlobStore(tmp_path / "blobs", tmp_path / "tmp")
+
+
+async def test_stage_hashes_and_counts_in_small_batches(store: BlobStore) -> None:
+    data = os.urandom(250_000)
+    staged = await store.stage(_chunks(data), max_bytes=len(data), batch_bytes=64_000)
+    assert staged.size_bytes == len(data)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest()
+    assert staged.path.read_bytes() == data
+
+
+async def test_stage_stops_past_the_limit_and_keeps_nothing(store: BlobStore) -> None:
+    with pytest.raises(StagedBlobTooLarge):
+        await store.stage(_chunks(b"x" * 100_001), max_bytes=100_000)
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+async def test_commit_is_content_addressed_and_never_overwrites(store: BlobStore) -> None:
+    first = await store.stage(_chunks(b"same bytes"), max_bytes=100)
+    target = store.commit(first)
+    assert target == store.path_of(hashlib.sha256(b"same bytes").hexdigest())
+    assert target.read_bytes() == b"same bytes" and not first.path.exists()
+    inode = target.stat().st_ino
+    second = await store.stage(_chunks(b"same bytes"), max_bytes=100)
+    assert store.commit(second) == target
+    assert target.stat().st_ino == inode and not second.path.exists()
+
+
+async def test_sweep_removes_only_old_unreferenced_blobs(store: BlobStore) -> None:
+    kept = store.commit(await store.stage(_chunks(b"kept"), max_bytes=100))
+    orphan = store.commit(await store.stage(_chunks(b"orphan"), max_bytes=100))
+    young = store.commit(await store.stage(_chunks(b"young orphan"), max_bytes=100))
+    old = time.time() - 7200
+    for path in (kept, orphan):
+        os.utime(path, (old, old))
+    removed = store.sweep({kept.name}, older_than_seconds=3600)
+    assert removed == [orphan.name]
+    assert kept.exists() and young.exists() and not orphan.exists()
+
+
+def test_path_of_refuses_what_is_not_a_digest(store: BlobStore) -> None:
+    with pytest.raises(ValueError, match="SHA-256"):
+        store.path_of("../../etc/passwd")
