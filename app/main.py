@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -79,9 +81,16 @@ async def provision_development_key(runtime: Runtime) -> None:
     async with db_transaction(runtime.sessions) as session:
         new_key = await ensure_development_key(session, known_key=known)
     if new_key is not None:
-        key_file.write_text(new_key + "\n")
-        key_file.chmod(0o600)
+        _write_private(key_file, new_key + "\n")
     log.warning("development API key (also in %s): %s", key_file, new_key or known)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Created 0600 from the start: never readable by others, not even for a moment."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
