@@ -1,0 +1,1 @@
+"""The PDF upload gate: refuses hostile or unsignable PDFs and reports each page's geometry."""
