@@ -1,0 +1,553 @@
+"""Crafted PDFs for the gate's tests, built in code so that no binary fixture is committed.
+
+Every builder returns the file's bytes. Hostile files are made by editing a valid file's
+objects with pikepdf, or its bytes directly where qpdf would refuse to write the damage.
+"""
+
+import base64
+import datetime
+import functools
+import io
+import re
+import struct
+import zlib
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pikepdf
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from PIL import Image
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+Name = pikepdf.Name
+MIB = 1024 * 1024
+A4 = (Decimal("595.28"), Decimal("841.89"))
+
+
+# --- valid documents -----------------------------------------------------------------------
+
+
+def _new_document(pages: int = 1, size: tuple[Decimal, Decimal] = A4) -> pikepdf.Pdf:
+    pdf = pikepdf.new()
+    for _ in range(pages):
+        pdf.add_blank_page(page_size=size)
+    return pdf
+
+
+def _save(pdf: pikepdf.Pdf, encryption: pikepdf.Encryption | None = None) -> bytes:
+    buffer = io.BytesIO()
+    if encryption is not None:  # qpdf refuses to encrypt streams it may not decode
+        pdf.save(buffer, static_id=True, encryption=encryption)
+    else:
+        # By default qpdf decodes LZW, ASCII85 and chained filters (and so the bombs) on the
+        # way out and stores plain Flate instead: keep every stream as it was written.
+        no_decoding = pikepdf.StreamDecodeLevel.none
+        pdf.save(buffer, static_id=True, compress_streams=False, stream_decode_level=no_decoding)
+    return buffer.getvalue()
+
+
+def _edited(edit: Callable[[pikepdf.Pdf], object], pages: int = 1) -> bytes:
+    pdf = _new_document(pages)
+    edit(pdf)
+    return _save(pdf)
+
+
+def plain_a4() -> bytes:
+    return _save(_new_document())
+
+
+def pages(count: int) -> bytes:
+    return _save(_new_document(count))
+
+
+def _first_page(pdf: pikepdf.Pdf) -> pikepdf.Dictionary:
+    page: pikepdf.Dictionary = pdf.pages[0].obj
+    return page
+
+
+def rotated(rotate: int) -> bytes:
+    return _edited(lambda pdf: _first_page(pdf).__setitem__("/Rotate", rotate))
+
+
+def rotation_inherited_from_pages_node() -> bytes:
+    return _edited(lambda pdf: pdf.Root.Pages.__setitem__("/Rotate", 90))
+
+
+def media_box_inherited_from_pages_node() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        pdf.Root.Pages.MediaBox = pikepdf.Array([0, 0, 300, 400])
+        del _first_page(pdf)["/MediaBox"]
+
+    return _edited(edit)
+
+
+def with_crop_box(box: list[object]) -> bytes:
+    return _edited(lambda pdf: _first_page(pdf).__setitem__("/CropBox", pikepdf.Array(box)))
+
+
+def user_unit(unit: int) -> bytes:
+    return _edited(lambda pdf: _first_page(pdf).__setitem__("/UserUnit", unit))
+
+
+def without_media_box() -> bytes:
+    return _edited(lambda pdf: _first_page(pdf).__delitem__("/MediaBox"))
+
+
+def open_action_goto() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        destination = pikepdf.Array([pdf.pages[0].obj, Name.Fit])
+        pdf.Root.OpenAction = pikepdf.Dictionary(S=Name.GoTo, D=destination)
+
+    return _edited(edit)
+
+
+def uri_link() -> bytes:
+    action = pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String("https://example.com/"))
+    return _with_annotation(Subtype=Name.Link, A=action)
+
+
+def empty_signature_field() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        field = _signature_widget(pdf)
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]), SigFlags=3)
+
+    return _edited(edit)
+
+
+def font_resource_named_like_actions() -> bytes:
+    """Resource names are arbitrary: a font called /AA or /JS is still only a font."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        font = pdf.make_indirect(
+            pikepdf.Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica)
+        )
+        _first_page(pdf).Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(AA=font, JS=font))
+
+    return _edited(edit)
+
+
+def jpeg_image(size: tuple[int, int] = (64, 64)) -> bytes:
+    """A page drawing one DCT-encoded image, the shape of a scanned document."""
+    jpeg = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(jpeg, format="JPEG", quality=90)
+    return _with_image_stream(
+        jpeg.getvalue(), Name.DCTDecode, width=size[0], height=size[1], components=3
+    )
+
+
+def hex_encoded_flate_content() -> bytes:
+    """A content stream through [/ASCIIHexDecode /FlateDecode], as some old tools write."""
+    content = b"0 0 1 rg 72 72 200 100 re f\n"
+    encoded = zlib.compress(content).hex().encode() + b">"
+    return _with_content(encoded, [Name.ASCIIHexDecode, Name.FlateDecode])
+
+
+def ascii85_encoded_content() -> bytes:
+    content = b"0 0 1 rg 72 72 200 100 re f\n" * 10
+    return _with_content(base64.a85encode(content) + b"~>", [Name.ASCII85Decode])
+
+
+def lzw_encoded_content() -> bytes:
+    return _with_content(lzw_encode(b"0 0 1 rg 72 72 200 100 re f\n" * 50), [Name.LZWDecode])
+
+
+def _with_content(raw: bytes, filters: list[pikepdf.Name]) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        stream = pdf.make_stream(b"")
+        stream.write(raw, filter=pikepdf.Array(filters))
+        _first_page(pdf).Contents = stream
+
+    return _edited(edit)
+
+
+def _with_image_stream(
+    raw: bytes, filters: pikepdf.Name, *, width: int, height: int, components: int
+) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        image = pdf.make_stream(b"")
+        image.write(raw, filter=filters)
+        image.Type, image.Subtype = Name.XObject, Name.Image
+        image.Width, image.Height, image.BitsPerComponent = width, height, 8
+        image.ColorSpace = Name.DeviceRGB if components == 3 else Name.DeviceGray
+        page = _first_page(pdf)
+        page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+        page.Contents = pdf.make_stream(b"q 500 0 0 700 40 60 cm /Im0 Do Q\n")
+
+    return _edited(edit)
+
+
+def _with_annotation(**entries: Any) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        annotation = pikepdf.Dictionary(Type=Name.Annot, Rect=[72, 72, 200, 100], **entries)
+        _first_page(pdf).Annots = pikepdf.Array([pdf.make_indirect(annotation)])
+
+    return _edited(edit)
+
+
+def _signature_widget(pdf: pikepdf.Pdf, **entries: Any) -> pikepdf.Object:
+    widget = pikepdf.Dictionary(
+        Type=Name.Annot,
+        Subtype=Name.Widget,
+        FT=Name.Sig,
+        T=pikepdf.String("Signature1"),
+        Rect=[0, 0, 0, 0],
+        F=132,
+        P=pdf.pages[0].obj,
+        **entries,
+    )
+    field = pdf.make_indirect(widget)
+    _first_page(pdf).Annots = pikepdf.Array([field])
+    return field
+
+
+# --- not a PDF, damaged, encrypted ----------------------------------------------------------
+
+
+def png_image() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 128, 255)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def plain_text() -> bytes:
+    return b"Dear customer,\nplease sign the attached contract.\n"
+
+
+def junk_before_header() -> bytes:
+    return b"garbage from a mail gateway\r\n" + plain_a4()
+
+
+def header_only() -> bytes:
+    return b"%PDF-1.7\n%%EOF\n"
+
+
+def truncated() -> bytes:
+    data = plain_a4()
+    return data[: len(data) // 2]
+
+
+def _startxref_offset(data: bytes) -> int:
+    match = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", data)
+    assert match is not None
+    return int(match.group(1))
+
+
+def _with_startxref(data: bytes, offset: int) -> bytes:
+    return data[: data.rindex(b"startxref")] + b"startxref\n%d\n%%%%EOF\n" % offset
+
+
+def startxref_past_eof() -> bytes:
+    return _with_startxref(plain_a4(), 10_000_000)
+
+
+def xref_loop() -> bytes:
+    """The trailer's /Prev points back at its own xref table."""
+    data = plain_a4()
+    own_xref = _startxref_offset(data)
+    return data.replace(b"trailer <<", b"trailer << /Prev %d" % own_xref, 1)
+
+
+def xref_offsets_shifted() -> bytes:
+    data = plain_a4()
+    return re.sub(rb"(\d{10}) 00000 n", lambda m: b"%010d 00000 n" % (int(m[1]) + 7), data)
+
+
+def page_tree_loop() -> bytes:
+    return _edited(lambda pdf: pdf.Root.Pages.Kids.append(pdf.Root.Pages))
+
+
+def owner_password_encrypted() -> bytes:
+    encryption = pikepdf.Encryption(owner="owner-secret", user="", R=6)
+    return _save(_new_document(), encryption=encryption)
+
+
+def user_password_encrypted() -> bytes:
+    encryption = pikepdf.Encryption(owner="owner-secret", user="user-secret", R=6)
+    return _save(_new_document(), encryption=encryption)
+
+
+# --- active content, attachments, XFA --------------------------------------------------------
+
+
+def _javascript(code: str = "app.alert('hi');") -> pikepdf.Dictionary:
+    return pikepdf.Dictionary(S=Name.JavaScript, JS=pikepdf.String(code))
+
+
+def open_action_javascript() -> bytes:
+    return _edited(lambda pdf: pdf.Root.__setitem__("/OpenAction", _javascript()))
+
+
+def open_action_uri() -> bytes:
+    action = pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String("https://example.com/track"))
+    return _edited(lambda pdf: pdf.Root.__setitem__("/OpenAction", action))
+
+
+def page_additional_actions() -> bytes:
+    aa = pikepdf.Dictionary(O=_javascript())
+    return _edited(lambda pdf: _first_page(pdf).__setitem__("/AA", aa))
+
+
+def document_javascript() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        tree = pikepdf.Array([pikepdf.String("init"), pdf.make_indirect(_javascript())])
+        pdf.Root.Names = pikepdf.Dictionary(JavaScript=pikepdf.Dictionary(Names=tree))
+
+    return _edited(edit)
+
+
+def launch_action_link() -> bytes:
+    action = pikepdf.Dictionary(S=Name.Launch, F=pikepdf.String("calc.exe"))
+    return _with_annotation(Subtype=Name.Link, A=action)
+
+
+def javascript_link_without_action_type() -> bytes:
+    """A /JS entry alone, as some viewers still run it."""
+    return _with_annotation(Subtype=Name.Link, A=pikepdf.Dictionary(JS=pikepdf.String("1")))
+
+
+def rich_media_annotation() -> bytes:
+    return _with_annotation(Subtype=Name.RichMedia, RichMediaContent=pikepdf.Dictionary())
+
+
+def embedded_file() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        spec = pikepdf.AttachedFileSpec(pdf, b"hidden payload\n", filename="payload.txt")
+        pdf.attachments["payload.txt"] = spec
+
+    return _edited(edit)
+
+
+def orphan_file_specification() -> bytes:
+    """An embedded file reachable from nowhere but the object table."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        payload = pdf.make_stream(b"MZ payload", Type=Name.EmbeddedFile)
+        spec = pikepdf.Dictionary(Type=Name.Filespec, EF=pikepdf.Dictionary(F=payload))
+        pdf.Root.Unrelated = pdf.make_indirect(spec)
+
+    return _edited(edit)
+
+
+def file_attachment_annotation() -> bytes:
+    spec = pikepdf.Dictionary(Type=Name.Filespec, F=pikepdf.String("invoice.exe"))
+    return _with_annotation(Subtype=Name.FileAttachment, FS=spec)
+
+
+def xfa_form() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        xdp = pdf.make_stream(b'<xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"></xdp:xdp>')
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array(), XFA=xdp)
+
+    return _edited(edit)
+
+
+# --- existing signatures ------------------------------------------------------------------------
+
+
+def signature_field_with_value() -> bytes:
+    """A /Sig field whose /V is a signature dictionary (with no /Type, which is optional)."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        value = pikepdf.Dictionary(
+            Filter=Name("/Adobe.PPKLite"),
+            SubFilter=Name("/ETSI.CAdES.detached"),
+            ByteRange=[0, 10, 20, 30],
+            Contents=pikepdf.String(b"\0" * 64),
+        )
+        field = _signature_widget(pdf, V=pdf.make_indirect(value))
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]), SigFlags=3)
+
+    return _edited(edit)
+
+
+def docmdp_permissions() -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        signature = pdf.make_indirect(pikepdf.Dictionary(Type=Name.Sig))
+        pdf.Root.Perms = pikepdf.Dictionary(DocMDP=signature)
+
+    return _edited(edit)
+
+
+@functools.cache
+def _throwaway_signer() -> signers.SimpleSigner:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cachet gate test signer")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+    private_key = asn1_keys.PrivateKeyInfo.load(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]  # unannotated upstream
+    registry.register(cert)
+    return signers.SimpleSigner(signing_cert=cert, signing_key=private_key, cert_registry=registry)
+
+
+def signed_by_pyhanko() -> bytes:
+    """Synchronous pyHanko API: it starts its own event loop, so call it outside of one."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(plain_a4()), strict=True)
+    signed = signers.sign_pdf(
+        writer,
+        signers.PdfSignatureMetadata(field_name="Signature1"),
+        signer=_throwaway_signer(),
+        new_field_spec=fields.SigFieldSpec("Signature1", box=(72, 72, 272, 122)),
+    )
+    data: bytes = signed.getvalue()
+    return data
+
+
+# --- size limits and bombs ---------------------------------------------------------------------
+
+
+def many_objects(count: int) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        filler = [pdf.make_indirect(pikepdf.Dictionary(N=i)) for i in range(count)]
+        pdf.Root.Filler = pikepdf.Array(filler)
+
+    return _edited(edit)
+
+
+def flate_bomb(decoded_bytes: int) -> bytes:
+    """One FlateDecode layer: deflate peaks near 1,030:1, so 70 MiB needs ~70 KB of file."""
+    return _with_content(zero_deflate(decoded_bytes), [Name.FlateDecode])
+
+
+def zero_deflate(decoded_bytes: int) -> bytes:
+    """zlib data for `decoded_bytes` zeros (a multiple of 1 MiB), built without inflating them.
+
+    After a full flush deflate restarts from a clean state, so each further MiB of zeros
+    compresses to the same ~1 KB block; only the trailing Adler-32 depends on the total length.
+    """
+    assert decoded_bytes % MIB == 0
+    compressor = zlib.compressobj(9)
+    zeros = b"\0" * MIB
+    first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeated = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    final_block = compressor.flush()[:-4]
+    adler32 = ((decoded_bytes % 65521) << 16) | 1  # Adler-32 of n zero bytes: a = 1, b = n
+    body = first + repeated * (decoded_bytes // MIB - 1)
+    return body + final_block + struct.pack(">I", adler32)
+
+
+def nested_flate_bomb(decoded_bytes: int = 4096 * MIB) -> bytes:
+    """[/FlateDecode /FlateDecode]: ~10 KB on disk, 4 GiB once both layers are inflated."""
+    return _with_content(
+        zlib.compress(zero_deflate(decoded_bytes), 9), [Name.FlateDecode, Name.FlateDecode]
+    )
+
+
+def ascii85_flate_bomb(decoded_bytes: int) -> bytes:
+    """A bomb behind a text filter: the chain must be followed through ASCII85 first."""
+    encoded = base64.a85encode(zlib.compress(b"\0" * decoded_bytes, 9)) + b"~>"
+    return _with_content(encoded, [Name.ASCII85Decode, Name.FlateDecode])
+
+
+def run_length_bomb(decoded_bytes: int) -> bytes:
+    runs = decoded_bytes // 128
+    return _with_content(bytes([129, 0]) * runs + bytes([128]), [Name.RunLengthDecode])
+
+
+def streams_over_total_budget(streams: int, each: int) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        contents = []
+        for _ in range(streams):
+            stream = pdf.make_stream(b"")
+            stream.write(zlib.compress(b" " * each, 9), filter=Name.FlateDecode)
+            contents.append(stream)
+        _first_page(pdf).Contents = pikepdf.Array(contents)
+
+    return _edited(edit)
+
+
+def lzw_bomb(units: int) -> bytes:
+    """[/FlateDecode /LZWDecode]: each unit of ~43 KB of LZW codes decodes to ~58 MB of zeros.
+
+    The gate leaves LZW to qpdf, so this is what the worker's memory cap is for.
+    """
+    return _with_content(
+        zlib.compress(_lzw_zero_units(units), 9), [Name.FlateDecode, Name.LZWDecode]
+    )
+
+
+# --- LZW (PDF flavour: MSB first, EarlyChange 1), which neither qpdf nor pikepdf can write ----
+
+_CLEAR, _END, _FIRST_ENTRY, _TABLE_FULL = 256, 257, 258, 4094
+
+
+def _code_width(next_entry: int) -> int:
+    # With EarlyChange the reader widens codes one entry before the table needs it.
+    for bits in (9, 10, 11):
+        if next_entry + 1 < (1 << bits):
+            return bits
+    return 12
+
+
+def _pack_codes(codes: list[tuple[int, int]]) -> bytes:
+    accumulator, pending_bits, out = 0, 0, bytearray()
+    for code, width in codes:
+        accumulator = ((accumulator << width) | code) & 0xFFFFFFFF
+        pending_bits += width
+        while pending_bits >= 8:
+            pending_bits -= 8
+            out.append((accumulator >> pending_bits) & 0xFF)
+    if pending_bits:
+        out.append((accumulator << (8 - pending_bits)) & 0xFF)
+    return bytes(out)
+
+
+def lzw_encode(data: bytes) -> bytes:
+    table = {bytes([i]): i for i in range(256)}
+    next_entry = _FIRST_ENTRY
+    codes = [(_CLEAR, 9)]
+    prefix = b""
+    for byte in data:
+        candidate = prefix + bytes([byte])
+        if candidate in table:
+            prefix = candidate
+            continue
+        codes.append((table[prefix], _code_width(next_entry - 1)))
+        table[candidate] = next_entry
+        next_entry += 1
+        prefix = bytes([byte])
+        if next_entry >= _TABLE_FULL:
+            codes.append((_CLEAR, _code_width(next_entry - 1)))
+            table = {bytes([i]): i for i in range(256)}
+            next_entry = _FIRST_ENTRY
+    if prefix:
+        codes.append((table[prefix], _code_width(next_entry - 1)))
+    codes.append((_END, _code_width(next_entry)))
+    return _pack_codes(codes)
+
+
+def _lzw_zero_units(units: int) -> bytes:
+    """Zeros encode as codes for runs of 1, 2, 3 ... n zeros; 3,800 runs fill the table."""
+    runs = 3800
+    cycle = [(0, 9)]
+    cycle += [(entry, _code_width(entry)) for entry in range(_FIRST_ENTRY, _FIRST_ENTRY + runs - 1)]
+    cycle.append((_CLEAR, 12))
+    unit = _pack_codes(cycle * 8)  # eight cycles always end on a byte boundary
+    return unit * units + _pack_codes([(_END, 9)])
+
+
+LZW_UNIT_BYTES = 8 * 3800 * 3801 // 2
