@@ -126,9 +126,9 @@ _KNOWN = _BOUNDED.keys() | _QPDF_ONLY | _IMAGE_CODECS
 
 
 def filter_names(stream: pikepdf.Stream) -> list[str]:
-    value = stream.get("/Filter")
-    if value is None:
+    if "/Filter" not in stream:
         return []
+    value = stream["/Filter"]
     if isinstance(value, pikepdf.Name):
         return [str(value)]
     if isinstance(value, pikepdf.Array) and all(isinstance(item, pikepdf.Name) for item in value):
