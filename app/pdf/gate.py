@@ -106,7 +106,8 @@ class PdfGate:
         self._limits = limits
         self._workers = workers
         # One task per worker at most, so that a task's wall clock starts when a worker takes it,
-        # not while it waits in the executor's queue behind slower uploads.
+        # not while it waits in the executor's queue behind slower uploads. (A cancelled check
+        # frees its slot while its worker still finishes the task, at most cpu_seconds later.)
         self._slots = asyncio.Semaphore(workers)
         self._pool = self._new_pool(workers)
 
