@@ -64,6 +64,14 @@ def plain_a4() -> bytes:
     return _save(_new_document())
 
 
+def linearized_with_object_streams() -> bytes:
+    """An xref stream and object streams, as most current producers write, plus linearization."""
+    buffer = io.BytesIO()
+    generate = pikepdf.ObjectStreamMode.generate
+    _new_document(3).save(buffer, static_id=True, object_stream_mode=generate, linearize=True)
+    return buffer.getvalue()
+
+
 def pages(count: int) -> bytes:
     return _save(_new_document(count))
 
@@ -466,6 +474,17 @@ def ascii85_flate_bomb(decoded_bytes: int) -> bytes:
 def run_length_bomb(decoded_bytes: int) -> bytes:
     runs = decoded_bytes // 128
     return _with_content(bytes([129, 0]) * runs + bytes([128]), [Name.RunLengthDecode])
+
+
+def long_filter_chain(length: int) -> bytes:
+    data = b"0 0 1 rg 72 72 200 100 re f\n"
+    for _ in range(length):
+        data = zlib.compress(data)
+    return _with_content(data, [Name.FlateDecode] * length)
+
+
+def unknown_filter() -> bytes:
+    return _with_content(b"whatever", [Name("/BrotliDecode")])
 
 
 def streams_over_total_budget(streams: int, each: int) -> bytes:
