@@ -56,12 +56,15 @@ async def start_runtime(settings: Settings) -> Runtime:
         if embedded is not None:
             embedded.stop()
         raise
+    pdf_gate = PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers)
+    # Workers import pikepdf and pyHanko (~0.5 s): pay it at start, not on the first upload.
+    await pdf_gate.warm_up()
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=create_sessionmaker(engine),
         blobs=BlobStore(settings.blob_dir, settings.tmp_dir),
-        pdf_gate=PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers),
+        pdf_gate=pdf_gate,
         embedded_postgres=embedded,
     )
 
