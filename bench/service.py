@@ -68,3 +68,26 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
                 return
         time.sleep(0.2)
     raise TimeoutError("cachet serve did not become ready")
+
+
+@contextlib.contextmanager
+def bare_endpoint() -> Iterator[str]:
+    """bench/bare_upload.py in its own uvicorn process, like the service."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_upload", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{url}/docs", timeout=2)
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

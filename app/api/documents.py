@@ -6,6 +6,7 @@ client never holds a database connection or the envelope's lock while its bytes 
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import uuid
 from enum import StrEnum
@@ -118,7 +119,9 @@ async def _inspect(
     info: PdfInfo | None = None
     if kind is EnvelopeKind.signature:
         try:
-            info = await runtime.pdf_gate.check(staged.path)
+            info, _ = await asyncio.gather(
+                runtime.pdf_gate.check(staged.path), staged.make_durable()
+            )
         except PdfRejected as rejected:
             raise _refusal(rejected) from None
     return UploadedFile(

@@ -153,6 +153,11 @@ class DecodeBudget:
     def measure(self, stream: pikepdf.Stream) -> None:
         """Spend the stream's decoded size; PdfRejected("decompression_bomb") past a cap."""
         names = filter_names(stream)
+        if not names:
+            # Unfiltered bytes cannot outgrow the file itself: count them without reading them.
+            length = stream.stream_dict.get("/Length")
+            self._spend(int(length) if isinstance(length, int) else 0)
+            return
         self._require_supported(names)
         decoded_stages = list(takewhile(lambda name: name not in _IMAGE_CODECS, names))
         if names and not decoded_stages:

@@ -23,12 +23,15 @@ def store(tmp_path: Path) -> BlobStore:
     return BlobStore(tmp_path / "blobs", tmp_path / "tmp")
 
 
-async def test_stage_hashes_and_counts_in_small_batches(store: BlobStore) -> None:
+async def test_stage_hashes_and_counts(store: BlobStore) -> None:
     data = os.urandom(250_000)
-    staged = await store.stage(_chunks(data), max_bytes=len(data), batch_bytes=64_000)
+    staged = await store.stage(_chunks(data), max_bytes=len(data))
     assert staged.size_bytes == len(data)
     assert staged.sha256 == hashlib.sha256(data).hexdigest()
     assert staged.path.read_bytes() == data
+    assert not staged.durable
+    await staged.make_durable()
+    assert staged.durable
 
 
 async def test_stage_stops_past_the_limit_and_keeps_nothing(store: BlobStore) -> None:
