@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pikepdf
+import pytest
 
 from app.runtime import Runtime
+from tests.pdf import corpus
 from tests.support import A4, ApiClient, make_pdf, padded_pdf
 
 LIMIT = 15_728_640
@@ -240,3 +243,49 @@ async def test_page_sizes_are_as_displayed(api: ApiClient) -> None:
     envelope = await api.envelope()
     document = (await api.upload(envelope["id"], make_pdf(1, size=A4))).json()
     assert document["pages"] == [{"width": 595.28, "height": 841.89, "rotation": 0}]
+
+
+GATE_REFUSALS = [
+    (corpus.plain_text, 415, "not_a_pdf"),
+    (corpus.junk_before_header, 415, "not_a_pdf"),
+    (corpus.truncated, 422, "damaged"),
+    (corpus.startxref_past_eof, 422, "damaged"),
+    (corpus.user_password_encrypted, 422, "encrypted"),
+    (corpus.owner_password_encrypted, 422, "encrypted"),
+    (corpus.open_action_javascript, 422, "active_content"),
+    (corpus.launch_action_link, 422, "active_content"),
+    (corpus.page_additional_actions, 422, "active_content"),
+    (corpus.embedded_file, 422, "embedded_files"),
+    (corpus.file_attachment_annotation, 422, "embedded_files"),
+    (corpus.xfa_form, 422, "xfa"),
+    (corpus.signed_by_pyhanko, 422, "already_signed"),
+    (lambda: corpus.pages(501), 422, "too_many_pages"),
+    (corpus.nested_flate_bomb, 422, "decompression_bomb"),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "status", "code"),
+    GATE_REFUSALS,
+    ids=[code + "-" + str(i) for i, (_, _, code) in enumerate(GATE_REFUSALS)],
+)
+async def test_every_gate_refusal_reaches_the_client(
+    api: ApiClient, runtime: Runtime, build: Callable[[], bytes], status: int, code: str
+) -> None:
+    envelope = await api.envelope()
+    blobs_before = _blob_files(runtime)
+    # In a thread: pyHanko's synchronous API (the signed sample) runs its own event loop.
+    content = await asyncio.to_thread(build)
+    response = await api.upload(envelope["id"], content)
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert problem["code"] == code and problem["type"] == f"urn:cachet:problem:{code}"
+    assert problem["detail"]
+    assert (await api.get_envelope(envelope["id"]))["documents"] == []
+    assert _blob_files(runtime) == blobs_before and _leftover_uploads(runtime) == []
+
+
+async def test_page_limit_is_configurable(api: ApiClient, runtime: Runtime) -> None:
+    assert runtime.settings.pdf_max_pages == 500
+    envelope = await api.envelope()
+    assert (await api.upload(envelope["id"], corpus.pages(500))).status_code == 201
