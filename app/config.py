@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     pdf_gate_wall_seconds: float = 20.0
     pdf_gate_memory_bytes: int = 1024 * MIB
     stamp_text_max_length: int = 60
-    upload_chunk_bytes: int = 64 * 1024
+    json_body_limit_bytes: int = MIB
     idempotency_ttl_hours: int = 72
     log_level: str = "INFO"
 

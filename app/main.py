@@ -13,6 +13,7 @@ import anyio
 from fastapi import FastAPI
 
 from app.api import documents, envelopes, health, recipients, stamps, users
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, ensure_database_exists, resolve_database_url
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         separate_input_output_schemas=False,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
     for module in (health, users, envelopes, documents, recipients, stamps):
         app.include_router(module.router)
     _document_problems_in_openapi(app)

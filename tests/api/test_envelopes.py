@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -250,3 +251,23 @@ async def test_a_failed_request_frees_its_idempotency_key(api: ApiClient) -> Non
     assert (await api.post("/v1/envelopes", json=bad, headers=headers)).status_code == 422
     await api.put("/v1/users/later", json={"email": "later@example.com"})
     assert (await api.post("/v1/envelopes", json=bad, headers=headers)).status_code == 201
+
+
+async def test_oversized_json_bodies_are_refused(api: ApiClient) -> None:
+    huge = {"kind": "signature", "sender": {"email": "a@example.com"}, "message": "x" * 2_000_000}
+    declared = await api.post("/v1/envelopes", json=huge)
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "body_too_large"
+
+    async def chunked_body() -> AsyncIterator[bytes]:
+        yield b'{"kind": "signature", "message": "'
+        for _ in range(40):
+            yield b"y" * 50_000
+        yield b'"}'
+
+    streamed = await api.post(
+        "/v1/envelopes", content=chunked_body(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert streamed.headers["content-type"] == PROBLEM
+    assert (await api.get("/v1/envelopes")).json()["data"] == []
