@@ -22,7 +22,7 @@ from app.envelopes import service
 from app.envelopes.models import EnvelopeKind
 from app.envelopes.schemas import DocumentOut
 from app.envelopes.service import UploadedFile, envelope_too_large
-from app.envelopes.views import envelope_out
+from app.envelopes.views import document_out
 from app.errors import BadRequest, UnsupportedDocument, UnsupportedMediaType, ValidationFailed
 from app.pdf.gate import PageGeometry, PdfInfo, PdfRejected
 from app.runtime import Runtime
@@ -71,10 +71,11 @@ async def upload_document(
     `size.limit_bytes`; a larger upload is cut off with 413 and nothing of it is kept.
     """
     _check_filename(filename)
+    limit = runtime.settings.envelope_size_limit_bytes
     async with transaction(runtime.sessions) as session:
-        envelope = await service.get_draft(session, principal, envelope_id)
-        kind = envelope.kind
-        budget = service.budget_of(envelope, runtime.settings.envelope_size_limit_bytes)
+        kind, budget = await service.upload_budget(
+            session, principal, envelope_id, limit_bytes=limit
+        )
     declared = _content_length(request)
     if declared is not None and declared > budget.remaining_bytes:
         raise envelope_too_large(budget)
@@ -84,7 +85,7 @@ async def upload_document(
         raise envelope_too_large(budget) from None
     try:
         uploaded = await _inspect(runtime, staged, kind, filename, request)
-        document_out = await _record(runtime, principal, envelope_id, staged, uploaded)
+        document_out = await _record(runtime, principal, envelope_id, staged, uploaded, kind)
     finally:
         staged.discard()
     return Response(
@@ -163,16 +164,15 @@ async def _record(
     envelope_id: uuid.UUID,
     staged: StagedBlob,
     uploaded: UploadedFile,
+    kind: EnvelopeKind,
 ) -> DocumentOut:
     limit = runtime.settings.envelope_size_limit_bytes
     async with transaction(runtime.sessions) as session:
-        envelope = await service.get_draft(session, principal, envelope_id)
-        document = service.add_document(envelope, uploaded, limit_bytes=limit)
-        await session.flush()
-        await session.refresh(document, ["created_at"])
+        document = await service.record_document(
+            session, principal, envelope_id, uploaded, limit_bytes=limit
+        )
         runtime.blobs.commit(staged)
-        out = envelope_out(envelope, limit_bytes=limit)
-    return next(d for d in out.documents if d.id == document.id)
+    return document_out(document, kind, signer_ids=[])
 
 
 @router.get(

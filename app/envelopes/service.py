@@ -81,9 +81,13 @@ async def get_draft(
     session: AsyncSession, principal: Principal, envelope_id: uuid.UUID
 ) -> Envelope:
     envelope = await get_envelope(session, principal, envelope_id, lock=True)
-    if envelope.status is not EnvelopeStatus.draft:
-        raise Conflict("envelope_not_draft", "Only a draft envelope can be changed.")
+    _require_draft(envelope.status)
     return envelope
+
+
+def _require_draft(status: EnvelopeStatus) -> None:
+    if status is not EnvelopeStatus.draft:
+        raise Conflict("envelope_not_draft", "Only a draft envelope can be changed.")
 
 
 def find_document(envelope: Envelope, document_id: uuid.UUID) -> Document:
@@ -525,9 +529,47 @@ class UploadedFile:
     pages: Sequence[dict[str, object]] | None
 
 
-def add_document(envelope: Envelope, file: UploadedFile, *, limit_bytes: int) -> Document:
+async def upload_budget(
+    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, *, limit_bytes: int
+) -> tuple[EnvelopeKind, Budget]:
+    """What an upload may use, in one query: checked before a byte of the body is read."""
+    used = (
+        select(func.coalesce(func.sum(Document.size_bytes), 0))
+        .where(Document.envelope_id == Envelope.id)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(Envelope.kind, Envelope.status, used).where(
+                Envelope.id == envelope_id, Envelope.tenant_id == principal.tenant_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("envelope")
+    kind, status, used_bytes = row
+    _require_draft(status)
+    return kind, Budget(int(used_bytes), limit_bytes)
+
+
+async def record_document(
+    session: AsyncSession,
+    principal: Principal,
+    envelope_id: uuid.UUID,
+    file: UploadedFile,
+    *,
+    limit_bytes: int,
+) -> Document:
     """Checks the budget again under the envelope's lock: concurrent uploads cannot overshoot."""
-    budget = budget_of(envelope, limit_bytes)
+    envelope = await session.scalar(
+        select(Envelope)
+        .where(Envelope.id == envelope_id, Envelope.tenant_id == principal.tenant_id)
+        .with_for_update()
+    )
+    if envelope is None:
+        raise NotFound("envelope")
+    _require_draft(envelope.status)
+    _, budget = await upload_budget(session, principal, envelope_id, limit_bytes=limit_bytes)
     if not budget.admits(file.size_bytes):
         raise envelope_too_large(budget)
     document = Document(
@@ -542,7 +584,9 @@ def add_document(envelope: Envelope, file: UploadedFile, *, limit_bytes: int) ->
         pages=list(file.pages) if file.pages is not None else None,
         stamps=[],
     )
-    envelope.documents.append(document)
+    session.add(document)
+    await session.flush()
+    await session.refresh(document, ["created_at"])
     return document
 
 

@@ -59,10 +59,7 @@ def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
         reminders=_reminders_out(envelope),
         locale=envelope.locale,
         size=Size(used_bytes=budget.used_bytes, limit_bytes=budget.limit_bytes),
-        documents=[
-            _document_out(d, v, signer_ids, envelope.kind)
-            for d, v in zip(envelope.documents, documents, strict=True)
-        ],
+        documents=[document_out(d, envelope.kind, signer_ids) for d in envelope.documents],
         recipients=[recipient_out(r, envelope.kind) for r in envelope.recipients],
         ready_to_send=not found,
         blockers=[
@@ -119,12 +116,11 @@ def _document_view(document: Document) -> DocumentView:
     )
 
 
-def _document_out(
-    document: Document, view: DocumentView, signer_ids: list[str], kind: EnvelopeKind
-) -> DocumentOut:
+def document_out(document: Document, kind: EnvelopeKind, signer_ids: list[str]) -> DocumentOut:
     badge = None
     if kind is EnvelopeKind.signature:
-        badge = "complete" if stamps_complete(view, signer_ids) else "pending"
+        complete = stamps_complete(_document_view(document), signer_ids)
+        badge = "complete" if complete else "pending"
     return DocumentOut(
         id=document.id,
         filename=document.filename,
