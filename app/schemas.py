@@ -28,6 +28,20 @@ def _e164(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Control characters have no place in names and identifiers (and PostgreSQL refuses NUL in
+# text); a message may keep its line breaks and tabs.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+NO_CONTROL_BUT_WHITESPACE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def one_line(min_length: int, max_length: int) -> StringConstraints:
+    return StringConstraints(
+        min_length=min_length, max_length=max_length, pattern=NO_CONTROL_CHARACTERS
+    )
+
+
 Phone = Annotated[str, AfterValidator(_e164)]
 Email = Annotated[EmailStr, StringConstraints(max_length=320)]
-PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+PersonName = Annotated[str, one_line(1, 100)]
+ExternalId = Annotated[str, one_line(1, 255)]
+Paragraphs = Annotated[str, StringConstraints(max_length=5000, pattern=NO_CONTROL_BUT_WHITESPACE)]

@@ -180,7 +180,10 @@ async def _record(
     operation_id="getDocumentContent",
     response_class=FileResponse,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The bytes"},
+        200: {
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The bytes, with the media type recorded at upload",
+        },
         **problems(401, 404),
     },
 )
@@ -199,7 +202,12 @@ async def get_document_content(
         runtime.blobs.path_of(document.sha256),
         media_type=document.content_type,
         filename=document.filename,
-        headers={"X-Content-SHA256": document.sha256},
+        headers={
+            "X-Content-SHA256": document.sha256,
+            # Uploaded bytes are never to be run as a page of ours, whatever their media type.
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
     )
 
 

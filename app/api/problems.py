@@ -99,8 +99,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# FastAPI raises this HTTPException when a JSON body cannot even be decoded (e.g. not UTF-8).
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        return problem_response(400, "malformed_json", "Malformed JSON", "The body is not JSON.")
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return problem_response(
         exc.status_code, code, str(exc.detail), str(exc.detail), headers=exc.headers
@@ -131,6 +137,9 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
+            if "requestBody" in operation:
+                # Any body can be unreadable (not JSON, not UTF-8): every such route may say 400.
+                operation["responses"].setdefault("400", {"description": "Bad Request"})
             for status, response in operation.get("responses", {}).items():
                 if int(status) >= 400:
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path, Response
 from app.api.deps import PrincipalDep, SessionDep
 from app.api.problems import problems
 from app.envelopes.schemas import UserOut, UserPut
+from app.schemas import NO_CONTROL_CHARACTERS
 from app.tenants.service import UserFields, get_user, put_user
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
-ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255)]
+ExternalIdPath = Annotated[str, Path(min_length=1, max_length=255, pattern=NO_CONTROL_CHARACTERS)]
 
 
 @router.put(

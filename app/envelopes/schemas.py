@@ -6,15 +6,23 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale, StampStyle
 from app.envelopes.rules import BlockerCode
-from app.schemas import Email, PersonName, Phone, RequestBody, ResponseBody
+from app.schemas import (
+    Email,
+    ExternalId,
+    Paragraphs,
+    PersonName,
+    Phone,
+    RequestBody,
+    ResponseBody,
+    one_line,
+)
 
-EnvelopeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Message = Annotated[str, StringConstraints(max_length=5000)]
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+EnvelopeName = Annotated[str, one_line(1, 200)]
+Message = Paragraphs
 
 
 class SenderIn(RequestBody):
@@ -198,7 +206,7 @@ class RecipientOrder(RequestBody):
     )
 
 
-StampText = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+StampText = Annotated[str, one_line(1, 1000)]
 
 
 class StampPut(RequestBody):

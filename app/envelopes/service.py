@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -177,8 +177,10 @@ async def delete_envelope(
     session: AsyncSession, principal: Principal, envelope_id: uuid.UUID
 ) -> None:
     envelope = await get_draft(session, principal, envelope_id)
-    await session.delete(envelope)
-    await session.flush()
+    # The database cascades to documents, recipients and stamps; deleting them one by one
+    # through the ORM would delete some stamps twice (once per parent).
+    await session.execute(delete(Envelope).where(Envelope.id == envelope.id))
+    session.expunge(envelope)
 
 
 @dataclass(frozen=True)

@@ -289,3 +289,21 @@ async def test_page_limit_is_configurable(api: ApiClient, runtime: Runtime) -> N
     assert runtime.settings.pdf_max_pages == 500
     envelope = await api.envelope()
     assert (await api.upload(envelope["id"], corpus.pages(500))).status_code == 201
+
+
+async def test_downloads_are_never_rendered_as_ours(api: ApiClient) -> None:
+    envelope = await api.envelope("approval")
+    page = b"<script>alert(1)</script>"
+    response = await api.post(
+        f"/v1/envelopes/{envelope['id']}/documents",
+        params={"filename": "page.html"},
+        content=page,
+        headers={"Content-Type": "text/html"},
+    )
+    content = await api.get(
+        f"/v1/envelopes/{envelope['id']}/documents/{response.json()['id']}/content"
+    )
+    assert content.content == page
+    assert content.headers["x-content-type-options"] == "nosniff"
+    assert content.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert content.headers["content-disposition"].startswith("attachment")

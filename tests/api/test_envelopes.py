@@ -271,3 +271,46 @@ async def test_oversized_json_bodies_are_refused(api: ApiClient) -> None:
     assert streamed.status_code == 413
     assert streamed.headers["content-type"] == PROBLEM
     assert (await api.get("/v1/envelopes")).json()["data"] == []
+
+
+async def test_control_characters_are_refused_not_stored(api: ApiClient) -> None:
+    cases = [
+        (
+            "POST",
+            "/v1/envelopes",
+            {"kind": "approval", "name": "a\x00b", "sender": {"email": "a@example.com"}},
+            "/name",
+        ),
+        (
+            "POST",
+            "/v1/envelopes",
+            {"kind": "approval", "sender": {"user_id": "u\x00"}},
+            "/sender/user_id",
+        ),
+        ("PUT", "/v1/users/u1", {"email": "a@example.com", "first_name": "\x00"}, "/first_name"),
+    ]
+    for method, path, body, pointer in cases:
+        response = await api.request(method, path, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert pointer in [e["pointer"] for e in response.json()["errors"]]
+    assert (await api.get("/v1/users/u%00")).status_code == 422
+    kept = await api.post(
+        "/v1/envelopes",
+        json={
+            "kind": "approval",
+            "message": "Bonjour,\n\tmerci",
+            "sender": {"email": "a@example.com"},
+        },
+    )
+    assert kept.json()["message"] == "Bonjour,\n\tmerci"
+
+
+async def test_undecodable_body_is_malformed_json(api: ApiClient) -> None:
+    envelope = await api.envelope()
+    response = await api.patch(
+        f"/v1/envelopes/{envelope['id']}",
+        content=b"\xff\xfe",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
