@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -65,19 +65,33 @@ class EnvelopeCreate(RequestBody):
     locale: Locale = Locale.fr
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """Document a PATCH field that may be left out but not set to null (refused with 422)."""
+    choices = [c for c in schema.pop("anyOf", []) if c.get("type") != "null"]
+    if len(choices) == 1:
+        schema.update(choices[0])
+    elif choices:
+        schema["anyOf"] = choices
+    schema.pop("default", None)
+
+
+def _may_omit() -> Any:
+    return Field(default=None, json_schema_extra=_not_null)
+
+
 class EnvelopeUpdate(RequestBody):
-    """Only the fields present are changed; null clears an optional field."""
+    """Only the fields present are changed; null clears name, message, expires_at, reminders."""
 
     name: EnvelopeName | None = None
     message: Message | None = None
-    level: Level | None = None
-    sender: SenderIn | None = None
-    sender_signs_first: bool | None = None
-    distribute_to_signers: bool | None = None
-    sender_copy: bool | None = None
+    level: Level | None = _may_omit()
+    sender: SenderIn | None = _may_omit()
+    sender_signs_first: bool | None = _may_omit()
+    distribute_to_signers: bool | None = _may_omit()
+    sender_copy: bool | None = _may_omit()
     expires_at: AwareDatetime | None = None
     reminders: Reminders | None = None
-    locale: Locale | None = None
+    locale: Locale | None = _may_omit()
 
 
 class Person(ResponseBody):
@@ -194,10 +208,12 @@ class RecipientCreate(RequestBody):
 
 
 class RecipientUpdate(RequestBody):
+    """Only the fields present are changed; null clears a name or the phone."""
+
     first_name: PersonName | None = None
     last_name: PersonName | None = None
     phone: Phone | None = None
-    locale: Locale | None = None
+    locale: Locale | None = _may_omit()
 
 
 class RecipientOrder(RequestBody):
