@@ -8,16 +8,14 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
 from app.config import Environment, Settings
-from app.db import ensure_database_exists, start_embedded_postgres, transaction
+from app.db import ensure_database_exists, start_embedded_postgres
 from app.main import create_app
 from app.runtime import Runtime
-from app.tenants.service import create_tenant
 from tests.support import ApiClient
 
 
@@ -95,12 +93,3 @@ async def other_api(base_url: str, runtime: Runtime) -> AsyncIterator[ApiClient]
 @pytest.fixture
 def data_dir(settings: Settings) -> Path:
     return settings.data_dir
-
-
-async def new_tenant_key(runtime: Runtime, name: str = "test") -> str:
-    async with transaction(runtime.sessions) as session:
-        _, key = await create_tenant(session, name=name)
-    return key
-
-
-__all__ = ["httpx", "new_tenant_key"]

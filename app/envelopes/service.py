@@ -398,7 +398,6 @@ async def delete_recipient(
             "The sender signs first; set sender_signs_first to false to remove them.",
         )
     envelope.recipients.remove(recipient)
-    await session.flush()
     _renumber(envelope)
     await session.flush()
 
