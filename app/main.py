@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.api import documents, envelopes, health, recipients, stamps, users
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
+from app.api.request_id import RequestIdMiddleware
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker, ensure_database_exists, resolve_database_url
 from app.db import transaction as db_transaction
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps):
         app.include_router(module.router)
     _document_problems_in_openapi(app)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.request_id import current_request_id
 from app.errors import DomainError, FieldError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Problem(BaseModel):
     errors: list[ProblemFieldError] | None = None
     used_bytes: int | None = None
     limit_bytes: int | None = None
+    request_id: str | None = Field(default=None, description="also in the X-Request-ID header")
 
 
 def problem_response(
@@ -58,6 +60,9 @@ def problem_response(
     if errors:
         body["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in errors]
     body.update(extra)
+    request_id = current_request_id.get()
+    if request_id is not None:
+        body["request_id"] = request_id
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers or {})
     )

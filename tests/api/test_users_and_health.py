@@ -55,3 +55,13 @@ async def test_probes(base_url: str) -> None:
         wrong_method = await client.put("/healthz")
         assert wrong_method.status_code == 405
         assert wrong_method.json()["code"] == "method_not_allowed"
+
+
+async def test_every_answer_has_a_request_id(api: ApiClient) -> None:
+    ok = await api.get("/v1/envelopes")
+    assert len(ok.headers["x-request-id"]) == 32
+    mine = await api.get("/v1/envelopes/not-a-uuid", headers={"X-Request-ID": "trace-42"})
+    assert mine.headers["x-request-id"] == "trace-42"
+    assert mine.json()["request_id"] == "trace-42"
+    hostile = await api.get("/v1/envelopes", headers={"X-Request-ID": "x" * 500})
+    assert hostile.headers["x-request-id"] != "x" * 500
