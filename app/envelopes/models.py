@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
+from app.envelopes.rules import StampStyle
 from app.tenants.models import User
 
 
@@ -45,11 +46,6 @@ class Locale(StrEnum):
 
 class RecipientStatus(StrEnum):
     waiting = "waiting"
-
-
-class StampStyle(StrEnum):
-    plain = "plain"
-    with_text = "with_text"
 
 
 def _enum(cls: type[StrEnum], name: str) -> Enum:

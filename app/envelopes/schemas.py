@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale, StampStyle
-from app.envelopes.rules import BlockerCode
+from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale
+from app.envelopes.rules import BlockerCode, StampStyle
 from app.schemas import (
     Email,
     ExternalId,

@@ -24,7 +24,6 @@ from app.envelopes.models import (
     Stamp,
 )
 from app.envelopes.rules import Box, Budget, Page, StampContext, StampRequest, stamp_problems
-from app.envelopes.rules import StampStyle as RuleStampStyle
 from app.envelopes.schemas import (
     EnvelopeCreate,
     EnvelopeUpdate,
@@ -455,7 +454,7 @@ async def put_stamp(
     await _check_signer(session, principal, envelope, recipient_id)
     request = StampRequest(
         Box(data.page, data.x, data.y, data.width, data.height),
-        RuleStampStyle(data.style.value),
+        data.style,
         data.text,
     )
     others = [box_of(s) for s in document.stamps if s.recipient_id != recipient_id]

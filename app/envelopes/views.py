@@ -111,7 +111,7 @@ def _document_view(document: Document) -> DocumentView:
         filename=document.filename,
         stamped_by=frozenset(str(s.recipient_id) for s in document.stamps),
         text_stamped_by=frozenset(
-            str(s.recipient_id) for s in document.stamps if s.style == StampStyle.with_text.value
+            str(s.recipient_id) for s in document.stamps if s.style is StampStyle.with_text
         ),
     )
 
