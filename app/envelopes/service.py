@@ -569,7 +569,12 @@ async def record_document(
     if envelope is None:
         raise NotFound("envelope")
     _require_draft(envelope.status)
-    _, budget = await upload_budget(session, principal, envelope_id, limit_bytes=limit_bytes)
+    used_bytes = await session.scalar(
+        select(func.coalesce(func.sum(Document.size_bytes), 0)).where(
+            Document.envelope_id == envelope.id
+        )
+    )
+    budget = Budget(int(used_bytes or 0), limit_bytes)
     if not budget.admits(file.size_bytes):
         raise envelope_too_large(budget)
     document = Document(
