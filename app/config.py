@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -15,6 +16,30 @@ MIB = 1024 * 1024
 class Environment(StrEnum):
     development = "development"
     production = "production"
+
+
+class SmtpSecurity(StrEnum):
+    none = "none"
+    starttls = "starttls"
+    tls = "tls"
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_durations(text: str) -> list[timedelta]:
+    """'5s,5m,2h' -> [5 s, 5 min, 2 h]. Raises ValueError with the faulty item."""
+    delays = []
+    for item in (part.strip() for part in text.split(",")):
+        unit = DURATION_UNITS.get(item[-1:])
+        try:
+            amount = float(item[:-1])
+        except ValueError:
+            amount = -1
+        if unit is None or amount < 0:
+            raise ValueError(f"{item!r} is not a duration like 5s, 5m, 2h or 1d")
+        delays.append(timedelta(seconds=amount * unit))
+    return delays
 
 
 class Settings(BaseSettings):
@@ -47,6 +72,59 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 72
     log_level: str = "INFO"
 
+    public_url: str | None = Field(
+        default=None, description="the service's own base URL; default http://HOST:PORT"
+    )
+    signing_url: str | None = Field(
+        default=None,
+        description="recipient link, a template containing {token}; default PUBLIC_URL/sign/{token}",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="encrypts webhook secrets at rest; required in production, "
+        "generated under data_dir in development",
+    )
+
+    smtp_host: str | None = Field(
+        default=None, description="unset: mail goes to the development mailbox (data_dir/mail)"
+    )
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: SmtpSecurity = SmtpSecurity.none
+    smtp_timeout_seconds: float = 15.0
+    mail_from: str = "Cachet <no-reply@cachet.localhost>"
+
+    worker_in_process: bool = Field(
+        default=True, description="run a job worker inside `serve` (start more with `cachet worker`)"
+    )
+    worker_concurrency: int = 10
+    job_max_attempts: int = 8
+    job_retry_max_delay_seconds: float = 600.0
+    job_heartbeat_timeout_seconds: float = 30.0
+    sweep_interval_seconds: float = 30.0
+
+    recipient_session_idle_minutes: int = 30
+    default_expiry_days: int = 30
+    reminder_cooldown_minutes: int = 60
+
+    webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,14h,20h,24h"
+    webhook_timeout_seconds: float = 15.0
+    webhook_disable_after_days: float = 5.0
+
+    @field_validator("signing_url")
+    @classmethod
+    def _has_token_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and "{token}" not in value:
+            raise ValueError("must contain {token}")
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _is_schedule(cls, value: str) -> str:
+        parse_durations(value)
+        return value
+
     @property
     def is_development(self) -> bool:
         return self.env is Environment.development
@@ -56,6 +134,26 @@ class Settings(BaseSettings):
         if self.migrate_on_start is None:
             return self.is_development
         return self.migrate_on_start
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def signing_link_template(self) -> str:
+        return self.signing_url or self.base_url + "/sign/{token}"
+
+    @property
+    def webhook_retry_delays(self) -> list[timedelta]:
+        return parse_durations(self.webhook_retry_schedule)
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret-key"
 
     @property
     def blob_dir(self) -> Path:
