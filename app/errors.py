@@ -3,7 +3,9 @@
 DomainError
  ├── NotFound                 404  another tenant's object looks exactly like a missing one
  ├── Unauthenticated          401
- ├── Conflict                 409  e.g. the envelope is no longer a draft
+ ├── Conflict                 409  e.g. the envelope is no longer a draft, not your turn
+ ├── Gone                     410  the envelope has ended: nothing more can be done on it
+ ├── TooManyRequests          429  a cool-down is running; retry_after_seconds says how long
  ├── ValidationFailed         422  with errors: [{pointer, detail}]
  ├── PayloadTooLarge          413  with used_bytes / limit_bytes
  ├── UnsupportedMediaType     415  a signature envelope was given something that is not a PDF
@@ -55,6 +57,20 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     default_title = "Conflict"
+
+
+class Gone(DomainError):
+    status = 410
+    default_title = "Envelope has ended"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    default_title = "Too many requests"
+
+    def __init__(self, code: str, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(code, detail, retry_after_seconds=retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class PayloadTooLarge(DomainError):

@@ -14,6 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+QUEUE_TABLE_PREFIX = "pgqueuer"
+
+
+def is_model_table(name: str | None, type_: str, *_: object) -> bool:
+    """PgQueuer's tables are created by migration 0002 from its own DDL, not from our models."""
+    return not (type_ == "table" and (name or "").startswith(QUEUE_TABLE_PREFIX))
+
+
 def alembic_config(url: str) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))

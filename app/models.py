@@ -1,16 +1,26 @@
 """Every ORM model, imported in one place so metadata is complete for Alembic and tests."""
 
 from app.envelopes.models import Document, Envelope, Recipient, Stamp
+from app.evidence.models import Event
 from app.idempotency.models import IdempotencyRecord
+from app.notifications.models import Notification
 from app.tenants.models import ApiKey, Tenant, User
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.workflow.models import RecipientSession
 
 __all__ = [
     "ApiKey",
     "Document",
     "Envelope",
+    "Event",
     "IdempotencyRecord",
+    "Notification",
     "Recipient",
+    "RecipientSession",
     "Stamp",
     "Tenant",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

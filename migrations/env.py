@@ -10,12 +10,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401  (registers every table on the metadata)
 from app.db import Base
+from app.migrations import is_model_table
 
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_name=is_model_table,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

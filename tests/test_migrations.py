@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401
 from app.db import Base, ensure_database_exists
-from app.migrations import downgrade_to_base, head_revision, upgrade_to_head
+from app.migrations import downgrade_to_base, head_revision, is_model_table, upgrade_to_head
 
 SCRATCH = "cachet_migrations"
 
@@ -57,7 +57,9 @@ async def _tables(url: str) -> set[str]:
 
 async def _diff(url: str) -> list[object]:
     def compare(sync: Connection) -> list[object]:
-        context = MigrationContext.configure(sync, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            sync, opts={"compare_type": True, "include_name": is_model_table}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     engine = create_async_engine(url)
@@ -67,8 +69,11 @@ async def _diff(url: str) -> list[object]:
     return diff
 
 
+QUEUE_TABLES = {"pgqueuer", "pgqueuer_log", "pgqueuer_schedules", "pgqueuer_statistics"}
+
+
 async def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
-    expected = set(Base.metadata.tables) | {"alembic_version"}
+    expected = set(Base.metadata.tables) | {"alembic_version"} | QUEUE_TABLES
     await anyio.to_thread.run_sync(upgrade_to_head, scratch_url)
     assert await _tables(scratch_url) == expected
     await anyio.to_thread.run_sync(downgrade_to_base, scratch_url)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.request_id import current_request_id
-from app.errors import DomainError, FieldError
+from app.errors import DomainError, FieldError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ class Problem(BaseModel):
     errors: list[ProblemFieldError] | None = None
     used_bytes: int | None = None
     limit_bytes: int | None = None
+    retry_after_seconds: int | None = Field(default=None, description="429: also in Retry-After")
+    blockers: list[dict[str, Any]] | None = Field(
+        default=None, description="send refused: every reason the envelope is not ready"
+    )
     request_id: str | None = Field(default=None, description="also in the X-Request-ID header")
 
 
@@ -68,9 +72,17 @@ def problem_response(
     )
 
 
+def _problem_headers(exc: DomainError) -> dict[str, str] | None:
+    if exc.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    return None
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = _problem_headers(exc)
     return problem_response(
         exc.status,
         exc.code,

@@ -31,6 +31,11 @@ class EnvelopeKind(StrEnum):
 
 class EnvelopeStatus(StrEnum):
     draft = "draft"
+    in_progress = "in_progress"
+    completed = "completed"
+    declined = "declined"
+    canceled = "canceled"
+    expired = "expired"
 
 
 class Level(StrEnum):
@@ -46,6 +51,12 @@ class Locale(StrEnum):
 
 class RecipientStatus(StrEnum):
     waiting = "waiting"
+    invited = "invited"
+    opened = "opened"
+    approved = "approved"
+    signed = "signed"
+    declined = "declined"
+    skipped = "skipped"
 
 
 def _enum(cls: type[StrEnum], name: str) -> Enum:
@@ -55,7 +66,11 @@ def _enum(cls: type[StrEnum], name: str) -> Enum:
 class Envelope(Base):
     __tablename__ = "envelopes"
     # Serves the tenant's newest-first keyset pagination.
-    __table_args__ = (Index("ix_envelopes_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_envelopes_tenant_created", "tenant_id", "created_at", "id"),
+        # The sweep looks for envelopes in progress whose expiry has passed.
+        Index("ix_envelopes_status_expires", "status", "expires_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -79,6 +94,10 @@ class Envelope(Base):
     reminder_interval_days: Mapped[int | None]
     reminder_max_count: Mapped[int | None]
     locale: Mapped[Locale] = mapped_column(_enum(Locale, "locale"), default=Locale.fr)
+    sent_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    last_manual_reminder_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
@@ -138,6 +157,16 @@ class Recipient(Base):
     status: Mapped[RecipientStatus] = mapped_column(
         _enum(RecipientStatus, "recipient_status"), default=RecipientStatus.waiting
     )
+    # SHA-256 of the link token; the token itself is derived from the secret key, never stored.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invited_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    acted_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    reminder_count: Mapped[int] = mapped_column(default=0)
+    last_reminded_at: Mapped[datetime | None]
+    next_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     user: Mapped[User | None] = relationship(lazy="raise")

@@ -1,0 +1,1 @@
+"""Background jobs on PgQueuer: enqueued in the caller's transaction, run by workers."""

@@ -1,0 +1,1 @@
+"""The running envelope: send, the ordered cascade, recipient links and sessions, lifecycle."""
