@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     )
     signing_url: str | None = Field(
         default=None,
-        description="recipient link, a template containing {token}; default PUBLIC_URL/sign/{token}",
+        description="recipient link template with {token}; default PUBLIC_URL/sign/{token}",
     )
     secret_key: str | None = Field(
         default=None,
@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     mail_from: str = "Cachet <no-reply@cachet.localhost>"
 
     worker_in_process: bool = Field(
-        default=True, description="run a job worker inside `serve` (start more with `cachet worker`)"
+        default=True,
+        description="run a job worker inside `serve` (start more with `cachet worker`)",
     )
     worker_concurrency: int = 10
     job_max_attempts: int = 8

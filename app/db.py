@@ -110,6 +110,11 @@ async def ensure_database_exists(url: str) -> None:
         await conn.close()
 
 
+async def connect_raw(url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection outside the pool: job workers LISTEN on one."""
+    return await asyncpg.connect(**_asyncpg_args(make_url(url)))
+
+
 def _asyncpg_args(url: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "user": url.username,

@@ -12,14 +12,31 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
-from app.api import documents, envelopes, health, recipients, stamps, users
+from app.api import (
+    dev,
+    documents,
+    envelopes,
+    events,
+    health,
+    recipients,
+    signing,
+    stamps,
+    users,
+    webhooks,
+    workflow,
+)
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
+from app.clock import Clock
 from app.config import Settings, get_settings
+from app.crypto import SecretBox, load_secret_key
 from app.db import create_engine, create_sessionmaker, ensure_database_exists, resolve_database_url
 from app.db import transaction as db_transaction
+from app.jobs.handlers import JOB_SPECS
+from app.jobs.worker import Worker
 from app.migrations import upgrade_to_head
+from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
 from app.runtime import Runtime
 from app.storage.blobs import BlobStore
@@ -47,6 +64,7 @@ def gate_limits(settings: Settings) -> GateLimits:
 
 async def start_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = load_secret_key(settings)  # fail before anything starts if it is missing
     url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
     try:
         if embedded is not None:
@@ -63,10 +81,14 @@ async def start_runtime(settings: Settings) -> Runtime:
     await pdf_gate.warm_up()
     return Runtime(
         settings=settings,
+        database_url=url,
         engine=engine,
         sessions=create_sessionmaker(engine),
         blobs=BlobStore(settings.blob_dir, settings.tmp_dir),
         pdf_gate=pdf_gate,
+        clock=Clock(),
+        mailer=build_mailer(settings),
+        secrets=SecretBox(secret_key),
         embedded_postgres=embedded,
     )
 
@@ -105,11 +127,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings)
         app.state.runtime = runtime
+        worker = Worker(runtime, JOB_SPECS) if settings.worker_in_process else None
         try:
             if settings.is_development:
                 await provision_development_key(runtime)
+            if worker is not None:
+                await worker.start()
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await stop_runtime(runtime)
 
     app = FastAPI(
@@ -122,8 +149,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
-    for module in (health, users, envelopes, documents, recipients, stamps):
+    for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
+    for module in (signing, webhooks):
+        app.include_router(module.router)
+    if settings.is_development:
+        app.include_router(dev.router)
     _document_problems_in_openapi(app)
     return app
 

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.errors import Unauthenticated
+from app.evidence.service import Actor, Origin
 from app.runtime import Runtime
 from app.tenants.service import Principal, authenticate
+from app.workflow.service import Step
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -53,3 +55,29 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_origin(request: Request) -> Origin:
+    """IP and user agent for the evidence log."""
+    user_agent = request.headers.get("user-agent")
+    return Origin(
+        ip=request.client.host if request.client else None,
+        user_agent=user_agent[:1000] if user_agent else None,
+    )
+
+
+OriginDep = Annotated[Origin, Depends(get_origin)]
+
+
+def sender_step(runtime: RuntimeDep, principal: PrincipalDep, origin: OriginDep) -> Step:
+    """A workflow step on behalf of the platform's API key."""
+    return Step(
+        now=runtime.clock.now(),
+        settings=runtime.settings,
+        secrets=runtime.secrets,
+        actor=Actor("api_key", id=str(principal.api_key_id)),
+        origin=origin,
+    )
+
+
+SenderStepDep = Annotated[Step, Depends(sender_step)]

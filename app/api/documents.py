@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app.api.deps import PrincipalDep, RuntimeDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep
 from app.api.problems import problems
 from app.db import transaction
 from app.envelopes import service
@@ -28,6 +28,8 @@ from app.pdf.gate import PageGeometry, PdfInfo, PdfRejected
 from app.runtime import Runtime
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
 from app.tenants.service import Principal
+from app.workflow.events import Ref
+from app.workflow.service import Step
 
 router = APIRouter(prefix="/v1/envelopes/{envelope_id}/documents", tags=["documents"])
 
@@ -64,6 +66,7 @@ async def upload_document(
     request: Request,
     principal: PrincipalDep,
     runtime: RuntimeDep,
+    step: SenderStepDep,
 ) -> Response:
     """Stream a file into the envelope.
 
@@ -85,7 +88,7 @@ async def upload_document(
         raise envelope_too_large(budget) from None
     try:
         uploaded = await _inspect(runtime, staged, kind, filename, request)
-        document_out = await _record(runtime, principal, envelope_id, staged, uploaded, kind)
+        document_out = await _record(runtime, step, principal, envelope_id, staged, uploaded, kind)
     finally:
         staged.discard()
     return Response(
@@ -160,6 +163,7 @@ def _media_type(request: Request, filename: str) -> str:
 
 async def _record(
     runtime: Runtime,
+    step: Step,
     principal: Principal,
     envelope_id: uuid.UUID,
     staged: StagedBlob,
@@ -170,6 +174,15 @@ async def _record(
     async with transaction(runtime.sessions) as session:
         document = await service.record_document(
             session, principal, envelope_id, uploaded, limit_bytes=limit
+        )
+        await step.record(
+            session,
+            Ref(document.envelope_id, document.tenant_id),
+            "document.added",
+            document_id=str(document.id),
+            filename=document.filename,
+            sha256=document.sha256,
+            size_bytes=document.size_bytes,
         )
         runtime.blobs.commit(staged)
     return document_out(document, kind, signer_ids=[])
@@ -222,8 +235,15 @@ async def delete_document(
     document_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
+    step: SenderStepDep,
 ) -> Response:
     """Remove a document; its bytes no longer count against the envelope's budget."""
-    await service.delete_document(session, principal, envelope_id, document_id)
+    removed = await service.delete_document(session, principal, envelope_id, document_id)
+    await step.record(
+        session,
+        Ref(envelope_id, principal.tenant_id),
+        "document.deleted",
+        document_id=str(document_id),
+        sha256=removed.sha256,
+    )
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, SenderStepDep, SessionDep, SettingsDep
 from app.api.problems import problems
 from app.envelopes import service
 from app.envelopes.models import EnvelopeKind, EnvelopeStatus
@@ -42,6 +42,7 @@ async def create_envelope(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
+    step: SenderStepDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a draft envelope. `sender_signs_first` puts the sender first in the queue."""
@@ -54,6 +55,7 @@ async def create_envelope(
         if replay is not None:
             return _json(replay.body, replay.status_code, replayed=True)
     envelope = await service.create_envelope(session, principal, body)
+    await step.record(session, envelope, "envelope.created", kind=envelope.kind.value)
     await session.refresh(envelope, ["created_at", "updated_at"])
     out = envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
     content = out.model_dump(mode="json")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale
+from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale, RecipientStatus
 from app.envelopes.rules import BlockerCode, StampStyle
 from app.schemas import (
     Email,
@@ -150,7 +150,13 @@ class RecipientOut(ResponseBody):
     last_name: str | None
     phone: str | None
     locale: Locale
-    status: str
+    status: RecipientStatus
+    invited_at: datetime | None = None
+    opened_at: datetime | None = None
+    acted_at: datetime | None = Field(default=None, description="when they approved or declined")
+    comment: str | None = Field(default=None, description="left with an approval")
+    decline_reason: str | None = None
+    reminder_count: int = 0
 
 
 class BlockerOut(ResponseBody):
@@ -180,6 +186,11 @@ class EnvelopeOut(ResponseBody):
     recipients: list[RecipientOut]
     ready_to_send: bool
     blockers: list[BlockerOut]
+    sent_at: datetime | None = None
+    ended_at: datetime | None = Field(
+        default=None, description="when it was completed, declined, canceled or expired"
+    )
+    cancel_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -607,8 +607,9 @@ def envelope_too_large(budget: Budget) -> PayloadTooLarge:
 
 async def delete_document(
     session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, document_id: uuid.UUID
-) -> None:
+) -> Document:
     envelope = await get_draft(session, principal, envelope_id)
     document = find_document(envelope, document_id)
     envelope.documents.remove(document)
     await session.flush()
+    return document

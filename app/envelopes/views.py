@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from app.envelopes.models import Document, Envelope, EnvelopeKind, EnvelopeStatus, Recipient
 from app.envelopes.rules import (
+    Blocker,
     DocumentView,
     EnvelopeView,
     RecipientView,
@@ -26,12 +27,13 @@ from app.envelopes.schemas import (
 )
 from app.envelopes.service import EIDAS_LEVELS, budget_of, recipient_email, sender_email
 
-# Levels this version can send; the eIDAS levels arrive with their SMS and identity checks.
-AVAILABLE_LEVELS: frozenset[str] = frozenset({"simple"})
+# Levels this version can send. None yet: `simple` arrives with PAdES signing, the eIDAS
+# levels with their SMS and identity checks. Approval envelopes have no level and can be sent.
+AVAILABLE_LEVELS: frozenset[str] = frozenset()
 
 
-def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
-    signer_ids = [str(r.id) for r in envelope.recipients]
+def envelope_blockers(envelope: Envelope) -> list[Blocker]:
+    """Every reason the envelope cannot be sent now; empty when it can."""
     documents = [_document_view(d) for d in envelope.documents]
     view = EnvelopeView(
         is_draft=envelope.status is EnvelopeStatus.draft,
@@ -42,7 +44,12 @@ def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
         documents=documents,
         recipients=[_recipient_view(r) for r in envelope.recipients],
     )
-    found = blockers(view)
+    return blockers(view)
+
+
+def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
+    signer_ids = [str(r.id) for r in envelope.recipients]
+    found = envelope_blockers(envelope)
     budget = budget_of(envelope, limit_bytes)
     return EnvelopeOut(
         id=envelope.id,
@@ -72,6 +79,9 @@ def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
             )
             for b in found
         ],
+        sent_at=envelope.sent_at,
+        ended_at=envelope.ended_at,
+        cancel_reason=envelope.cancel_reason,
         created_at=envelope.created_at,
         updated_at=envelope.updated_at,
     )
@@ -90,7 +100,13 @@ def recipient_out(recipient: Recipient, kind: EnvelopeKind) -> RecipientOut:
         last_name=recipient.last_name or (user.last_name if user else None),
         phone=recipient.phone or (user.phone if user else None),
         locale=recipient.locale,
-        status=recipient.status.value,
+        status=recipient.status,
+        invited_at=recipient.invited_at,
+        opened_at=recipient.opened_at,
+        acted_at=recipient.acted_at,
+        comment=recipient.comment,
+        decline_reason=recipient.decline_reason,
+        reminder_count=recipient.reminder_count or 0,
     )
 
 

@@ -1,0 +1,95 @@
+"""Development conveniences, served only when CACHET_ENV=development and kept out of the
+OpenAPI document: the local mailbox, and the page a recipient's link opens."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from app.api.deps import RuntimeDep, SessionDep
+from app.crypto import sha256_hex
+from app.envelopes.models import Recipient
+from app.errors import NotFound
+from app.notifications.mailer import DevMailbox
+from app.workflow.loading import load_envelope
+from app.workflow.mail import sender_name
+
+router = APIRouter(include_in_schema=False)
+
+
+def _mailbox(runtime: RuntimeDep) -> DevMailbox:
+    if not runtime.settings.is_development or not isinstance(runtime.mailer, DevMailbox):
+        raise NotFound("mailbox")
+    return runtime.mailer
+
+
+@router.get("/dev/mailbox")
+async def list_mailbox(runtime: RuntimeDep) -> dict[str, Any]:
+    """Newest first. Each message is also an .eml file under data_dir/mail."""
+    entries = _mailbox(runtime).list()
+    return {
+        "data": [
+            {"id": e.id, "to": e.to_address, "subject": e.subject, "date": e.date.isoformat()}
+            for e in entries
+        ]
+    }
+
+
+@router.get("/dev/mailbox/{message_id}")
+async def read_mailbox_message(message_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    message = _mailbox(runtime).read(message_id)
+    if message is None:
+        raise NotFound("message")
+    return {
+        "id": message.id,
+        "to": message.to_address,
+        "subject": message.subject,
+        "date": message.date.isoformat(),
+        "text": message.text,
+        "html": message.html,
+    }
+
+
+@router.get("/sign/{token}", response_class=HTMLResponse)
+async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+    """What the link opens until the platform points CACHET_SIGNING_URL at its own page.
+
+    A GET changes nothing (mail scanners open links): it shows the envelope and the API calls
+    that act on it; opening a session is what records "opened"."""
+    recipient = await session.scalar(
+        select(Recipient).where(Recipient.token_hash == sha256_hex(token))
+    )
+    if recipient is None:
+        return HTMLResponse(_page("Link not valid", "<p>This link is unknown.</p>"), 404)
+    envelope = await load_envelope(session, recipient.envelope_id, lock=False)
+    base = runtime.settings.base_url
+    documents = "".join(
+        f"<li>{html.escape(d.filename)} ({d.size_bytes} bytes)</li>" for d in envelope.documents
+    )
+    action = "approve" if envelope.kind.value == "approval" else "decline"
+    body = f"""
+<p><strong>{html.escape(envelope.name or "Untitled envelope")}</strong>
+ from {html.escape(sender_name(envelope))} — status <code>{envelope.status.value}</code>,
+ your status <code>{recipient.status.value}</code>.</p>
+<ul>{documents}</ul>
+<p>Act through the API (the platform's own page will do this for you):</p>
+<pre>SESSION=$(curl -s -X POST {base}/v1/signing/sessions -H 'Content-Type: application/json' \\
+  -d '{{"token": "{html.escape(token)}"}}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
+curl -s {base}/v1/signing/envelope -H "Authorization: Bearer $SESSION"
+curl -s -X POST {base}/v1/signing/{action} -H "Authorization: Bearer $SESSION" \\
+  -H 'Content-Type: application/json' -d '{{}}'</pre>"""
+    return HTMLResponse(_page("Cachet", body))
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body style='font-family: sans-serif; max-width: 48rem; margin: 2rem auto'>"
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )

@@ -1,0 +1,162 @@
+"""The sender's side of a running envelope: preview, send, cancel, remind, the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep, SettingsDep
+from app.api.envelopes import IdempotencyKey
+from app.api.problems import problems
+from app.envelopes.models import EnvelopeKind
+from app.envelopes.schemas import EnvelopeOut
+from app.envelopes.service import recipient_email
+from app.envelopes.views import envelope_out
+from app.evidence.service import envelope_events
+from app.idempotency.service import IdempotentCall, claim, fingerprint, remember
+from app.notifications.content import EmailKind
+from app.workflow import service
+from app.workflow.loading import load_envelope
+from app.workflow.mail import addressee_of, compose, recipient_name
+from app.workflow.schemas import (
+    CancelIn,
+    EmailPreview,
+    EnvelopeEvents,
+    EventOut,
+    PreviewOut,
+    RemindOut,
+    SummaryLine,
+)
+
+router = APIRouter(prefix="/v1/envelopes", tags=["workflow"])
+
+
+@router.get(
+    "/{envelope_id}/preview",
+    response_model=PreviewOut,
+    operation_id="previewEnvelope",
+    responses=problems(401, 404),
+)
+async def preview_envelope(
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
+) -> PreviewOut:
+    """The recipients in order and the first invitation email, exactly as it will be sent."""
+    envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
+    role = "signer" if envelope.kind is EnvelopeKind.signature else "approver"
+    lines = [
+        SummaryLine(
+            position=r.position,
+            recipient_id=r.id,
+            name=recipient_name(r),
+            email=recipient_email(r),
+            role=role,
+            is_sender=r.is_sender,
+        )
+        for r in envelope.recipients
+    ]
+    invitation = None
+    if envelope.recipients:
+        to = addressee_of(envelope.recipients[0])
+        email = compose(
+            envelope,
+            EmailKind.invitation,
+            to,
+            secrets=runtime.secrets,
+            link_template=runtime.settings.signing_link_template,
+        )
+        invitation = EmailPreview(
+            to=to.address, subject=email.subject, html=email.html, text=email.text
+        )
+    return PreviewOut(recipients=lines, invitation=invitation)
+
+
+@router.post(
+    "/{envelope_id}/send",
+    response_model=EnvelopeOut,
+    operation_id="sendEnvelope",
+    responses=problems(401, 404, 409, 422),
+)
+async def send_envelope(
+    envelope_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    step: SenderStepDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Start the workflow: invites the first recipient only. Refused with every blocker if
+    the envelope is not ready (422 `envelope_not_ready`)."""
+    call = None
+    if idempotency_key is not None:
+        call = IdempotentCall("sendEnvelope", idempotency_key, fingerprint(str(envelope_id)))
+        ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        replay = await claim(session, principal, call, ttl=ttl)
+        if replay is not None:
+            headers = {"Idempotent-Replayed": "true"}
+            return JSONResponse(replay.body, status_code=replay.status_code, headers=headers)
+    envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
+    await service.send(session, step, envelope)
+    await session.flush()
+    content = envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes).model_dump(
+        mode="json"
+    )
+    if call is not None:
+        await remember(session, principal, call, status_code=200, body=content)
+    return JSONResponse(content)
+
+
+@router.post(
+    "/{envelope_id}/cancel",
+    response_model=EnvelopeOut,
+    operation_id="cancelEnvelope",
+    responses=problems(401, 404, 409, 410, 422),
+)
+async def cancel_envelope(
+    envelope_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    step: SenderStepDep,
+    body: Annotated[CancelIn | None, Body()] = None,
+) -> EnvelopeOut:
+    """Stop an envelope in progress; recipients already invited are told, with the reason.
+
+    The body is optional."""
+    envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
+    await service.cancel(session, step, envelope, body.reason if body else None)
+    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+
+
+@router.post(
+    "/{envelope_id}/remind",
+    response_model=RemindOut,
+    status_code=202,
+    operation_id="remindEnvelope",
+    responses=problems(401, 404, 409, 410, 429),
+)
+async def remind_envelope(
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, step: SenderStepDep
+) -> RemindOut:
+    """Remind the recipient whose turn it is. At most once per cool-down (429, Retry-After)."""
+    envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
+    recipient = await service.remind(session, step, envelope)
+    return RemindOut(recipient_id=recipient.id, reminder_count=recipient.reminder_count)
+
+
+@router.get(
+    "/{envelope_id}/events",
+    response_model=EnvelopeEvents,
+    operation_id="listEnvelopeEvents",
+    responses=problems(401, 404),
+)
+async def list_envelope_events(
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> EnvelopeEvents:
+    """The envelope's evidence log, oldest first, each event chained to the one before."""
+    envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
+    events = await envelope_events(session, envelope.id)
+    return EnvelopeEvents(data=[EventOut.model_validate(e) for e in events])

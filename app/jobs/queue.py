@@ -1,0 +1,43 @@
+"""Enqueueing a job inside the caller's transaction: a rollback takes the job with it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.queries import Queries
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def enqueue(
+    session: AsyncSession,
+    entrypoint: str,
+    payload: Mapping[str, Any],
+    *,
+    delay: timedelta | None = None,
+    dedupe_key: str | None = None,
+) -> None:
+    """Writes the job through the session's own connection, so it commits or rolls back with it.
+
+    With a dedupe_key, a job already queued or running under that key makes this a no-op.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    queries = Queries(AsyncpgDriver(raw.driver_connection))
+    body = json.dumps(dict(payload), separators=(",", ":")).encode()
+    if dedupe_key is None:
+        await queries.enqueue(entrypoint, body, execute_after=delay)
+    else:
+        await queries.enqueue(
+            entrypoint, body, execute_after=delay, dedupe_key=dedupe_key, on_conflict="skip"
+        )
+
+
+def decode_payload(raw: bytes | None) -> dict[str, Any]:
+    decoded = json.loads(raw or b"{}")
+    if not isinstance(decoded, dict):
+        raise ValueError("job payload is not a JSON object")
+    return decoded

@@ -1,0 +1,210 @@
+"""Webhook endpoints of a tenant, and the deliveries an event fans out to."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.crypto import SecretBox
+from app.errors import Conflict, NotFound
+from app.evidence.models import Event
+from app.jobs.queue import enqueue
+from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from app.webhooks.signatures import new_message_id, new_secret
+
+DELIVER = "webhooks.deliver"
+TEST_EVENT = "webhook.test"
+
+# What a webhook endpoint can subscribe to; the evidence log records more than this.
+WEBHOOK_EVENT_TYPES = (
+    "envelope.sent",
+    "envelope.completed",
+    "envelope.declined",
+    "envelope.canceled",
+    "envelope.expired",
+    "recipient.invited",
+    "recipient.opened",
+    "recipient.approved",
+    "recipient.signed",
+    "recipient.declined",
+    "recipient.reminded",
+    "email.failed",
+)
+
+# Event data worth putting in a thin payload: identifiers, never personal data.
+PAYLOAD_DATA_KEYS = ("recipient_id", "document_id", "notification_id", "kind")
+
+
+def event_payload(event: Event) -> bytes:
+    data: dict[str, Any] = {"envelope_id": str(event.envelope_id), "sequence": event.sequence}
+    data.update({key: event.data[key] for key in PAYLOAD_DATA_KEYS if key in event.data})
+    return _payload(event.type, event.occurred_at, data)
+
+
+def _payload(type: str, timestamp: datetime, data: dict[str, Any]) -> bytes:
+    body = {"type": type, "timestamp": timestamp.isoformat(), "data": data}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def fan_out(session: AsyncSession, event: Event, *, now: datetime) -> None:
+    """One delivery per subscribed endpoint, written and enqueued with the event itself."""
+    if event.type not in WEBHOOK_EVENT_TYPES:
+        return
+    endpoints = await session.scalars(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.tenant_id == event.tenant_id, WebhookEndpoint.enabled.is_(True)
+        )
+    )
+    body = event_payload(event)
+    for endpoint in endpoints:
+        if endpoint.event_types and event.type not in endpoint.event_types:
+            continue
+        await _queue_delivery(session, endpoint, event.type, body, now=now, event_id=event.id)
+
+
+async def _queue_delivery(
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    event_type: str,
+    body: bytes,
+    *,
+    now: datetime,
+    event_id: int | None = None,
+) -> WebhookDelivery:
+    delivery = WebhookDelivery(
+        tenant_id=endpoint.tenant_id,
+        endpoint_id=endpoint.id,
+        event_id=event_id,
+        message_id=new_message_id(),
+        event_type=event_type,
+        body=body,
+        status=DeliveryStatus.pending,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(delivery)
+    await session.flush()
+    await wake_endpoint(session, endpoint.id)
+    return delivery
+
+
+async def wake_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+    await enqueue(session, DELIVER, {"endpoint_id": str(endpoint_id)})
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    secrets: SecretBox,
+    *,
+    tenant_id: uuid.UUID,
+    url: str,
+    description: str | None,
+    event_types: Sequence[str],
+) -> tuple[WebhookEndpoint, str]:
+    """Returns the endpoint and its secret, which is shown this once and stored encrypted."""
+    secret = new_secret()
+    endpoint = WebhookEndpoint(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        url=url,
+        description=description,
+        event_types=list(event_types),
+        secret_encrypted=secrets.encrypt(secret),
+        enabled=True,
+    )
+    session.add(endpoint)
+    await session.flush()
+    await session.refresh(endpoint, ["created_at", "updated_at"])
+    return endpoint, secret
+
+
+async def get_endpoint(
+    session: AsyncSession, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, *, lock: bool = False
+) -> WebhookEndpoint:
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.id == endpoint_id, WebhookEndpoint.tenant_id == tenant_id
+    )
+    if lock:
+        query = query.with_for_update()
+    endpoint = await session.scalar(query)
+    if endpoint is None:
+        raise NotFound("webhook_endpoint")
+    return endpoint
+
+
+async def list_endpoints(session: AsyncSession, tenant_id: uuid.UUID) -> Sequence[WebhookEndpoint]:
+    query = (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.tenant_id == tenant_id)
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def set_enabled(session: AsyncSession, endpoint: WebhookEndpoint, enabled: bool) -> None:
+    """Re-enabling resumes the deliveries that waited while the endpoint was disabled."""
+    was_enabled = endpoint.enabled
+    endpoint.enabled = enabled
+    if enabled:
+        endpoint.disabled_reason = None
+        endpoint.failing_since = None
+        if not was_enabled:
+            await wake_endpoint(session, endpoint.id)
+    else:
+        endpoint.disabled_reason = "disabled through the API"
+
+
+async def list_deliveries(
+    session: AsyncSession, endpoint: WebhookEndpoint, *, before: int | None, limit: int
+) -> Sequence[WebhookDelivery]:
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(WebhookDelivery.id < before)
+    return (await session.scalars(query)).all()
+
+
+async def get_delivery(
+    session: AsyncSession, endpoint: WebhookEndpoint, delivery_id: int
+) -> WebhookDelivery:
+    delivery = await session.scalar(
+        select(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id
+        )
+    )
+    if delivery is None:
+        raise NotFound("webhook_delivery")
+    return delivery
+
+
+async def retry_delivery(
+    session: AsyncSession, endpoint: WebhookEndpoint, delivery: WebhookDelivery, *, now: datetime
+) -> None:
+    """A manual retry: the same message (same webhook-id) goes out again, on a fresh schedule."""
+    if delivery.status is DeliveryStatus.pending:
+        raise Conflict("delivery_pending", "This delivery is still being attempted.")
+    delivery.status = DeliveryStatus.pending
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    await session.flush()
+    await wake_endpoint(session, endpoint.id)
+
+
+async def send_test_event(
+    session: AsyncSession, endpoint: WebhookEndpoint, *, now: datetime
+) -> WebhookDelivery:
+    body = _payload(TEST_EVENT, now, {"endpoint_id": str(endpoint.id)})
+    return await _queue_delivery(session, endpoint, TEST_EVENT, body, now=now)

@@ -1,0 +1,39 @@
+"""Loading an envelope for the workflow, with everything its rules and emails read."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.envelopes.models import Document, Envelope, Recipient
+from app.errors import NotFound
+
+
+async def load_envelope(
+    session: AsyncSession,
+    envelope_id: uuid.UUID,
+    *,
+    lock: bool,
+    tenant_id: uuid.UUID | None = None,
+) -> Envelope:
+    """With lock, the envelope's row lock serialises every step of its workflow."""
+    query = (
+        select(Envelope)
+        .where(Envelope.id == envelope_id)
+        .options(
+            selectinload(Envelope.sender_user),
+            selectinload(Envelope.documents).selectinload(Document.stamps),
+            selectinload(Envelope.recipients).selectinload(Recipient.user),
+        )
+    )
+    if tenant_id is not None:
+        query = query.where(Envelope.tenant_id == tenant_id)
+    if lock:
+        query = query.with_for_update(of=Envelope).execution_options(populate_existing=True)
+    envelope = await session.scalar(query)
+    if envelope is None:
+        raise NotFound("envelope")
+    return envelope

@@ -1,0 +1,136 @@
+"""Bodies of the workflow API: preview, send, cancel, events, and the recipient side."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, RecipientStatus
+from app.schemas import NO_CONTROL_BUT_WHITESPACE, RequestBody, ResponseBody
+
+Reason = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000, pattern=NO_CONTROL_BUT_WHITESPACE)
+]
+Role = Literal["signer", "approver"]
+
+
+class SummaryLine(ResponseBody):
+    position: int
+    recipient_id: uuid.UUID
+    name: str | None
+    email: str
+    role: Role
+    is_sender: bool
+
+
+class EmailPreview(ResponseBody):
+    to: str
+    subject: str
+    html: str
+    text: str
+
+
+class PreviewOut(ResponseBody):
+    recipients: list[SummaryLine] = Field(description="in the order they will act")
+    invitation: EmailPreview | None = Field(
+        description="the first recipient's invitation, exactly as it will be sent"
+    )
+
+
+class CancelIn(RequestBody):
+    reason: Reason | None = None
+
+
+class RemindOut(ResponseBody):
+    recipient_id: uuid.UUID = Field(description="who was reminded: the recipient whose turn it is")
+    reminder_count: int
+
+
+class EventOut(ResponseBody):
+    id: int
+    envelope_id: uuid.UUID
+    sequence: int = Field(description="1, 2, 3… within the envelope")
+    type: str
+    occurred_at: datetime
+    actor: dict[str, Any]
+    ip: str | None
+    user_agent: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str = Field(description="SHA-256(prev_hash ‖ canonical JSON of the event)")
+
+
+class EnvelopeEvents(ResponseBody):
+    data: list[EventOut]
+
+
+class EventPage(ResponseBody):
+    data: list[EventOut]
+    next_cursor: str | None = Field(
+        description="pass as `after` to continue; also returned when the page is empty"
+    )
+
+
+# --- recipient side -----------------------------------------------------------------------
+
+
+class SessionIn(RequestBody):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class SessionOut(ResponseBody):
+    session_token: str = Field(description="send as 'Authorization: Bearer …' to /v1/signing")
+    expires_at: datetime = Field(description="idle deadline; every request pushes it back")
+    envelope_id: uuid.UUID
+    recipient_id: uuid.UUID
+
+
+class SigningDocument(ResponseBody):
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    page_count: int | None
+
+
+class SigningParticipant(ResponseBody):
+    position: int
+    name: str | None
+    role: Role
+    status: RecipientStatus
+    is_me: bool
+
+
+class SigningMe(ResponseBody):
+    recipient_id: uuid.UUID
+    position: int
+    role: Role
+    status: RecipientStatus
+    actions: list[Literal["approve", "decline"]] = Field(
+        description="what this recipient may do now; empty when it is not their turn"
+    )
+
+
+class SigningEnvelopeOut(ResponseBody):
+    id: uuid.UUID
+    kind: EnvelopeKind
+    status: EnvelopeStatus
+    level: Level | None
+    name: str | None
+    message: str | None
+    sender_name: str
+    expires_at: datetime | None
+    me: SigningMe
+    recipients: list[SigningParticipant]
+    documents: list[SigningDocument]
+
+
+class ApproveIn(RequestBody):
+    comment: Reason | None = None
+
+
+class DeclineIn(RequestBody):
+    reason: Reason

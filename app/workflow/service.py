@@ -1,0 +1,306 @@
+"""The running envelope: send, the ordered cascade, cancel, reminders, expiry.
+
+Every function here runs inside the caller's transaction with the envelope's row lock held, so
+two actions on one envelope are strictly one after the other. Side effects (emails, webhooks)
+are written to the outbox and the job queue in that same transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.crypto import SecretBox, sha256_hex
+from app.envelopes.models import Envelope, EnvelopeStatus, Recipient, RecipientStatus
+from app.envelopes.rules import Blocker
+from app.envelopes.states import (
+    ACTIONABLE_RECIPIENT,
+    DONE_RECIPIENT,
+    ENDED_ENVELOPE,
+    move_envelope,
+    move_recipient,
+)
+from app.envelopes.views import envelope_blockers
+from app.errors import Conflict, FieldError, Gone, TooManyRequests, ValidationFailed
+from app.evidence.service import NO_ORIGIN, SYSTEM, Actor, Origin
+from app.notifications.content import EmailKind
+from app.workflow.events import EnvelopeRef, record
+from app.workflow.loading import load_envelope
+from app.workflow.mail import (
+    addressee_of,
+    queue_email,
+    recipient_name,
+    sender_addressee,
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What every workflow step needs besides the session: the time, the settings, the keys."""
+
+    now: datetime
+    settings: Settings
+    secrets: SecretBox
+    actor: Actor = SYSTEM
+    origin: Origin = NO_ORIGIN
+
+    async def record(
+        self, session: AsyncSession, envelope: EnvelopeRef, type: str, **data: Any
+    ) -> None:
+        await record(
+            session, envelope, type, actor=self.actor, now=self.now, origin=self.origin, **data
+        )
+
+
+def current_recipient(envelope: Envelope) -> Recipient | None:
+    """Whose turn it is: the first recipient, in order, who has not acted yet."""
+    return next((r for r in envelope.recipients if r.status not in DONE_RECIPIENT), None)
+
+
+def require_in_progress(envelope: Envelope) -> None:
+    if envelope.status in ENDED_ENVELOPE:
+        raise Gone("envelope_ended", f"The envelope is {envelope.status.value}.")
+    if envelope.status is not EnvelopeStatus.in_progress:
+        raise Conflict("envelope_not_in_progress", "The envelope has not been sent yet.")
+
+
+# --- sender side ------------------------------------------------------------------------
+
+
+async def send(session: AsyncSession, step: Step, envelope: Envelope) -> None:
+    if envelope.status is not EnvelopeStatus.draft:
+        raise Conflict("not_a_draft", f"The envelope is {envelope.status.value}; it was sent.")
+    found = envelope_blockers(envelope)
+    if found:
+        raise ValidationFailed(
+            "envelope_not_ready",
+            "The envelope cannot be sent yet; blockers lists every reason.",
+            [FieldError(b.pointer, b.detail) for b in found],
+            blockers=[_blocker_json(b) for b in found],
+        )
+    move_envelope(envelope, EnvelopeStatus.in_progress)
+    envelope.sent_at = step.now
+    if envelope.expires_at is None:
+        envelope.expires_at = step.now + timedelta(days=step.settings.default_expiry_days)
+    await step.record(
+        session, envelope, "envelope.sent", expires_at=envelope.expires_at.isoformat()
+    )
+    first = current_recipient(envelope)
+    assert first is not None  # readiness requires a recipient
+    await invite(session, step, envelope, first)
+
+
+def _blocker_json(blocker: Blocker) -> dict[str, Any]:
+    body = {"code": blocker.code.value, "detail": blocker.detail, "pointer": blocker.pointer}
+    for key in ("document_id", "recipient_id"):
+        if getattr(blocker, key) is not None:
+            body[key] = getattr(blocker, key)
+    return body
+
+
+async def invite(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient
+) -> None:
+    move_recipient(recipient, RecipientStatus.invited)
+    recipient.invited_at = step.now
+    recipient.token_hash = sha256_hex(step.secrets.link_token(recipient.id))
+    if envelope.reminder_interval_days and envelope.reminder_max_count:
+        recipient.next_reminder_at = step.now + timedelta(days=envelope.reminder_interval_days)
+    await step.record(
+        session,
+        envelope,
+        "recipient.invited",
+        recipient_id=str(recipient.id),
+        position=recipient.position,
+    )
+    await queue_email(session, envelope, EmailKind.invitation, addressee_of(recipient))
+
+
+async def cancel(session: AsyncSession, step: Step, envelope: Envelope, reason: str | None) -> None:
+    require_in_progress(envelope)
+    told = [
+        r
+        for r in envelope.recipients
+        if r.status in ACTIONABLE_RECIPIENT or r.status in DONE_RECIPIENT
+    ]
+    await _end(session, step, envelope, EnvelopeStatus.canceled)
+    envelope.cancel_reason = reason
+    await step.record(session, envelope, "envelope.canceled", reason=reason)
+    for recipient in told:
+        await queue_email(
+            session, envelope, EmailKind.canceled, addressee_of(recipient), reason=reason
+        )
+
+
+async def remind(session: AsyncSession, step: Step, envelope: Envelope) -> Recipient:
+    """A reminder on request, to whoever's turn it is, at most once per cool-down."""
+    require_in_progress(envelope)
+    cooldown = timedelta(minutes=step.settings.reminder_cooldown_minutes)
+    last = envelope.last_manual_reminder_at
+    if last is not None and step.now < last + cooldown:
+        wait = math.ceil((last + cooldown - step.now).total_seconds())
+        raise TooManyRequests(
+            "reminder_cooldown",
+            f"A reminder was sent recently; the next one is possible in {wait} s.",
+            retry_after_seconds=wait,
+        )
+    recipient = current_recipient(envelope)
+    assert recipient is not None  # an envelope in progress always has someone whose turn it is
+    envelope.last_manual_reminder_at = step.now
+    await _send_reminder(session, step, envelope, recipient, scheduled=False)
+    return recipient
+
+
+async def _send_reminder(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient, *, scheduled: bool
+) -> None:
+    recipient.reminder_count += 1
+    recipient.last_reminded_at = step.now
+    await step.record(
+        session,
+        envelope,
+        "recipient.reminded",
+        recipient_id=str(recipient.id),
+        count=recipient.reminder_count,
+        scheduled=scheduled,
+    )
+    await queue_email(session, envelope, EmailKind.reminder, addressee_of(recipient))
+
+
+# --- recipient side -----------------------------------------------------------------------
+
+
+def require_turn(envelope: Envelope, recipient: Recipient) -> None:
+    """The order is enforced on every action, whatever emails were or were not sent."""
+    require_in_progress(envelope)
+    if recipient.status in DONE_RECIPIENT or recipient.status is RecipientStatus.declined:
+        raise Conflict("already_acted", f"You have already {recipient.status.value} this envelope.")
+    if current_recipient(envelope) is not recipient or recipient.status not in ACTIONABLE_RECIPIENT:
+        raise Conflict("not_your_turn", "Another recipient has to act before you.")
+
+
+async def approve(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient, comment: str | None
+) -> None:
+    require_turn(envelope, recipient)
+    if envelope.kind.value != "approval":
+        raise Conflict("wrong_action", "This envelope is signed, not approved.")
+    move_recipient(recipient, RecipientStatus.approved)
+    recipient.acted_at = step.now
+    recipient.comment = comment
+    recipient.next_reminder_at = None
+    await step.record(
+        session, envelope, "recipient.approved", recipient_id=str(recipient.id), comment=comment
+    )
+    await advance(session, step, envelope)
+
+
+async def advance(session: AsyncSession, step: Step, envelope: Envelope) -> None:
+    """After an approval or a signature: invite the next recipient, or complete the envelope."""
+    following = current_recipient(envelope)
+    if following is not None:
+        await invite(session, step, envelope, following)
+        return
+    move_envelope(envelope, EnvelopeStatus.completed)
+    envelope.ended_at = step.now
+    await step.record(session, envelope, "envelope.completed")
+    if envelope.sender_copy:
+        await queue_email(session, envelope, EmailKind.completed_sender, sender_addressee(envelope))
+    if envelope.distribute_to_signers:
+        for recipient in envelope.recipients:
+            await queue_email(
+                session, envelope, EmailKind.completed_signer, addressee_of(recipient)
+            )
+
+
+async def decline(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient, reason: str
+) -> None:
+    require_turn(envelope, recipient)
+    move_recipient(recipient, RecipientStatus.declined)
+    recipient.acted_at = step.now
+    recipient.decline_reason = reason
+    recipient.next_reminder_at = None
+    await step.record(
+        session, envelope, "recipient.declined", recipient_id=str(recipient.id), reason=reason
+    )
+    await _end(session, step, envelope, EnvelopeStatus.declined)
+    await step.record(session, envelope, "envelope.declined", recipient_id=str(recipient.id))
+    await queue_email(
+        session,
+        envelope,
+        EmailKind.declined,
+        sender_addressee(envelope),
+        reason=reason,
+        actor_name=recipient_name(recipient) or addressee_of(recipient).address,
+    )
+
+
+async def _end(
+    session: AsyncSession, step: Step, envelope: Envelope, status: EnvelopeStatus
+) -> None:
+    """Ends the envelope early: whoever has not acted is skipped."""
+    move_envelope(envelope, status)
+    envelope.ended_at = step.now
+    for recipient in envelope.recipients:
+        recipient.next_reminder_at = None
+        if recipient.status in (RecipientStatus.waiting, *ACTIONABLE_RECIPIENT):
+            move_recipient(recipient, RecipientStatus.skipped)
+
+
+# --- scheduled work (the sweep) -----------------------------------------------------------
+
+
+async def expire(session: AsyncSession, step: Step, envelope: Envelope) -> bool:
+    if envelope.status is not EnvelopeStatus.in_progress or envelope.expires_at is None:
+        return False
+    if envelope.expires_at > step.now:
+        return False
+    waiting_on = current_recipient(envelope)
+    await _end(session, step, envelope, EnvelopeStatus.expired)
+    await step.record(session, envelope, "envelope.expired")
+    await queue_email(session, envelope, EmailKind.expired, sender_addressee(envelope))
+    if waiting_on is not None:
+        await queue_email(session, envelope, EmailKind.expired, addressee_of(waiting_on))
+    return True
+
+
+async def remind_if_due(session: AsyncSession, step: Step, envelope: Envelope) -> bool:
+    recipient = current_recipient(envelope)
+    if envelope.status is not EnvelopeStatus.in_progress or recipient is None:
+        return False
+    due = recipient.next_reminder_at
+    if due is None or due > step.now or recipient.status not in ACTIONABLE_RECIPIENT:
+        return False
+    await _send_reminder(session, step, envelope, recipient, scheduled=True)
+    interval, max_count = envelope.reminder_interval_days, envelope.reminder_max_count
+    more = interval and max_count and recipient.reminder_count < max_count
+    recipient.next_reminder_at = step.now + timedelta(days=interval) if more and interval else None
+    return True
+
+
+async def due_envelope_ids(session: AsyncSession, now: datetime, *, limit: int) -> list[uuid.UUID]:
+    """Envelopes the sweep has something to do for: expired, or a reminder due."""
+    expiring = select(Envelope.id).where(
+        Envelope.status == EnvelopeStatus.in_progress, Envelope.expires_at <= now
+    )
+    reminding = (
+        select(Recipient.envelope_id)
+        .join(Envelope, Envelope.id == Recipient.envelope_id)
+        .where(Recipient.next_reminder_at <= now, Envelope.status == EnvelopeStatus.in_progress)
+    )
+    query = expiring.union(reminding).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def sweep_envelope(session: AsyncSession, step: Step, envelope_id: uuid.UUID) -> None:
+    envelope = await load_envelope(session, envelope_id, lock=True)
+    if not await expire(session, step, envelope):
+        await remind_if_due(session, step, envelope)

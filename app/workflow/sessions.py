@@ -1,0 +1,86 @@
+"""Recipients' links and sessions.
+
+The emailed link carries a token (256 bits, derived from the secret key, stored only as a
+SHA-256). Presenting it opens a short-lived session; only that POST records "opened": mail
+scanners that pre-fetch links with GET change nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.crypto import sha256_hex
+from app.envelopes.models import Envelope, EnvelopeStatus, Recipient, RecipientStatus
+from app.envelopes.states import move_recipient
+from app.errors import Gone, NotFound, Unauthenticated
+from app.workflow.loading import load_envelope
+from app.workflow.models import RecipientSession
+from app.workflow.service import Step
+
+SESSION_PREFIX = "cachet_rs_"
+
+# A link still opens a completed envelope (to download the result); any other end closes it.
+CLOSED_TO_LINKS = frozenset(
+    {EnvelopeStatus.declined, EnvelopeStatus.canceled, EnvelopeStatus.expired}
+)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    secret: str
+    session: RecipientSession
+    recipient: Recipient
+    envelope: Envelope
+
+
+async def open_session(session: AsyncSession, step: Step, token: str) -> OpenedSession:
+    recipient = await session.scalar(
+        select(Recipient).where(Recipient.token_hash == sha256_hex(token))
+    )
+    if recipient is None:
+        raise NotFound("link")
+    envelope = await load_envelope(session, recipient.envelope_id, lock=True)
+    recipient = next(r for r in envelope.recipients if r.id == recipient.id)
+    if envelope.status in CLOSED_TO_LINKS:
+        raise Gone("envelope_ended", f"The envelope is {envelope.status.value}.")
+    if recipient.status is RecipientStatus.invited:
+        move_recipient(recipient, RecipientStatus.opened)
+        recipient.opened_at = step.now
+        await step.record(session, envelope, "recipient.opened", recipient_id=str(recipient.id))
+    secret = SESSION_PREFIX + secrets.token_urlsafe(32)
+    row = RecipientSession(
+        id=uuid.uuid4(),
+        tenant_id=recipient.tenant_id,
+        recipient_id=recipient.id,
+        secret_hash=sha256_hex(secret),
+        ip=step.origin.ip,
+        user_agent=step.origin.user_agent,
+        last_seen_at=step.now,
+    )
+    session.add(row)
+    await session.flush()
+    return OpenedSession(secret, row, recipient, envelope)
+
+
+async def authenticate_session(session: AsyncSession, step: Step, secret: str) -> RecipientSession:
+    """A session lives while it is used: each request pushes its idle deadline back."""
+    row = await session.scalar(
+        select(RecipientSession).where(RecipientSession.secret_hash == sha256_hex(secret))
+    )
+    idle = timedelta(minutes=step.settings.recipient_session_idle_minutes)
+    if row is None or row.last_seen_at + idle < step.now:
+        raise Unauthenticated(
+            "session_expired", "The session is unknown or expired; open the link again."
+        )
+    row.last_seen_at = step.now
+    return row
+
+
+def session_expires_at(row: RecipientSession, idle_minutes: int) -> str:
+    return (row.last_seen_at + timedelta(minutes=idle_minutes)).isoformat()
