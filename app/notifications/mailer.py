@@ -66,6 +66,14 @@ class Mailer(Protocol):
         ...
 
 
+# Serialise without folding headers (998 is RFC 5322's hard line limit; a subject is at most
+# 200 characters, ~600 once encoded). When CPython folds a line between two RFC 2047 encoded
+# words, the space between them is lost on decoding: "« Budget 2026 »" arrived as
+# "« Budget2026 »". Bodies are already quoted-printable with short lines, so only headers change.
+WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
+FILE_POLICY = policy.default.clone(max_line_length=998)
+
+
 def build_message(email: OutgoingEmail, *, sender: str) -> EmailMessage:
     """A multipart/alternative message, text then HTML, both UTF-8.
 
@@ -138,7 +146,7 @@ class SmtpMailer:
         message = _build_or_refuse(email, sender=self._sender)
         try:
             await aiosmtplib.send(
-                message,
+                message.as_bytes(policy=WIRE_POLICY),
                 sender=self._envelope_sender,
                 recipients=[email.to_address],
                 hostname=self._host,
@@ -211,7 +219,7 @@ class DevMailbox:
 
     async def send(self, email: OutgoingEmail) -> None:
         message = _build_or_refuse(email, sender=self._sender)
-        data = message.as_bytes()
+        data = message.as_bytes(policy=FILE_POLICY)
         try:
             await anyio.to_thread.run_sync(self._write, data)
         except OSError as error:

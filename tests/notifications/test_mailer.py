@@ -186,6 +186,14 @@ async def test_smtp_delivers_the_message_as_built(start_server: StartServer) -> 
     assert body(message, "html") == EMAIL.html
 
 
+async def test_a_long_accented_subject_keeps_its_spaces(start_server: StartServer) -> None:
+    """Folding between two encoded words used to drop the space between them."""
+    subject = "Jim Agine vous invite à approuver «\u00a0Budget a72d2624\u00a0» — révisé"
+    collector = Collector()
+    await smtp_mailer(start_server(collector)).send(dataclasses.replace(EMAIL, subject=subject))
+    assert parse(collector.envelopes[0].original_content)["Subject"] == subject
+
+
 @pytest.mark.parametrize(
     ("rcpt_reply", "permanent"),
     [("550 5.1.1 No such user", True), ("450 4.2.1 Mailbox busy, try later", False)],
