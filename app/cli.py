@@ -1,10 +1,12 @@
-"""The `cachet` command: serve, migrate, tenants create NAME, keys create TENANT, blobs sweep."""
+"""The `cachet` command: serve, worker, migrate, tenants, keys, blobs, evidence, jobs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -22,7 +24,13 @@ from app.db import (
     transaction,
 )
 from app.envelopes.models import Document
-from app.errors import DomainError
+from app.errors import BadRequest, DomainError, NotFound
+from app.evidence.chain import find_break
+from app.evidence.service import envelope_events, link_of
+from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
+from app.jobs.handlers import JOB_SPECS
+from app.jobs.worker import Worker
+from app.main import start_worker_runtime
 from app.migrations import upgrade_to_head
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
@@ -98,10 +106,74 @@ async def sweep_blobs(settings: Settings, grace_seconds: float) -> str:
     return await in_transaction(settings, work)
 
 
+async def verify_evidence(settings: Settings, envelope_id: str) -> str:
+    try:
+        parsed = uuid.UUID(envelope_id)
+    except ValueError:
+        raise BadRequest("invalid_id", f"{envelope_id!r} is not an envelope id") from None
+
+    async def work(session: AsyncSession) -> str:
+        events = await envelope_events(session, parsed)
+        if not events:
+            raise NotFound("envelope")
+        broken = find_break(link_of(event) for event in events)
+        if broken is not None:
+            raise ChainBroken(
+                "chain_broken",
+                f"evidence chain broken at event {broken.sequence}: {broken.reason}",
+            )
+        return f"evidence chain intact: {len(events)} events, last hash {events[-1].hash}"
+
+    return await in_transaction(settings, work)
+
+
+class ChainBroken(DomainError):
+    status = 409
+
+
+async def failed_jobs(settings: Settings) -> str:
+    async with database(settings, migrate=False) as url:
+        held = await list_failed_jobs(url)
+    if not held:
+        return "no failed jobs"
+    return "\n".join(
+        f"{job.id}\t{job.entrypoint}\tattempts={job.attempts}\t{job.updated:%Y-%m-%d %H:%M:%S}"
+        f"\t{job.payload.decode() if job.payload else ''}"
+        for job in held
+    )
+
+
+async def retry_jobs(settings: Settings, ids: list[int]) -> str:
+    async with database(settings, migrate=False) as url:
+        await requeue_failed_jobs(url, ids)
+    return f"queued again: {', '.join(map(str, ids))}"
+
+
+async def run_worker(settings: Settings) -> str:
+    """Runs until SIGINT or SIGTERM; the job in hand is finished, or re-run by another worker."""
+    async with database(settings, migrate=settings.auto_migrate) as url:
+        runtime = await start_worker_runtime(settings, url)
+        worker = Worker(runtime, JOB_SPECS)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.start()
+        print("cachet worker: running", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await worker.stop()
+            await runtime.pdf_gate.aclose()
+            await runtime.engine.dispose()
+    return "cachet worker: stopped"
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cachet", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP service")
+    commands.add_parser("serve", help="run the HTTP service (with a job worker inside)")
+    commands.add_parser("worker", help="run a job worker; start as many as you like")
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(
         dest="action", required=True
@@ -125,6 +197,19 @@ def parser() -> argparse.ArgumentParser:
         default=3600.0,
         help="keep blobs younger than this (an upload may be adopting them)",
     )
+    evidence = commands.add_parser("evidence", help="check evidence").add_subparsers(
+        dest="action", required=True
+    )
+    evidence.add_parser(
+        "verify", help="re-check an envelope's event chain and say where it breaks"
+    ).add_argument("envelope_id")
+    jobs = commands.add_parser("jobs", help="inspect background jobs").add_subparsers(
+        dest="action", required=True
+    )
+    jobs.add_parser("failed", help="list jobs that failed every attempt (dead letters)")
+    jobs.add_parser("retry", help="queue failed jobs again").add_argument(
+        "job_ids", nargs="+", type=int
+    )
     return root
 
 
@@ -142,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         "tenants": lambda: new_tenant(settings, args.name),
         "keys": lambda: new_key(settings, args.tenant),
         "blobs": lambda: sweep_blobs(settings, args.grace_seconds),
+        "worker": lambda: run_worker(settings),
+        "evidence": lambda: verify_evidence(settings, args.envelope_id),
+        "jobs": lambda: (
+            failed_jobs(settings) if args.action == "failed" else retry_jobs(settings, args.job_ids)
+        ),
     }
     try:
         print(asyncio.run(actions[args.command]()))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api import (
     dev,
@@ -31,7 +32,13 @@ from app.api.request_id import RequestIdMiddleware
 from app.clock import Clock
 from app.config import Settings, get_settings
 from app.crypto import SecretBox, load_secret_key
-from app.db import create_engine, create_sessionmaker, ensure_database_exists, resolve_database_url
+from app.db import (
+    EmbeddedPostgres,
+    create_engine,
+    create_sessionmaker,
+    ensure_database_exists,
+    resolve_database_url,
+)
 from app.db import transaction as db_transaction
 from app.jobs.handlers import JOB_SPECS
 from app.jobs.worker import Worker
@@ -76,16 +83,33 @@ async def start_runtime(settings: Settings) -> Runtime:
         if embedded is not None:
             embedded.stop()
         raise
-    pdf_gate = PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers)
-    # Workers import pikepdf and pyHanko (~0.5 s): pay it at start, not on the first upload.
-    await pdf_gate.warm_up()
+    runtime = _runtime(settings, url, engine, secret_key, embedded)
+    # Gate workers import pikepdf and pyHanko (~0.5 s): pay it at start, not on the first upload.
+    await runtime.pdf_gate.warm_up()
+    return runtime
+
+
+async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
+    """What `cachet worker` needs: the database it was given, no HTTP side."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_size=settings.db_pool_size)
+    return _runtime(settings, url, engine, load_secret_key(settings), None)
+
+
+def _runtime(
+    settings: Settings,
+    url: str,
+    engine: AsyncEngine,
+    secret_key: str,
+    embedded: EmbeddedPostgres | None,
+) -> Runtime:
     return Runtime(
         settings=settings,
         database_url=url,
         engine=engine,
         sessions=create_sessionmaker(engine),
         blobs=BlobStore(settings.blob_dir, settings.tmp_dir),
-        pdf_gate=pdf_gate,
+        pdf_gate=PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers),
         clock=Clock(),
         mailer=build_mailer(settings),
         secrets=SecretBox(secret_key),

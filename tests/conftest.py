@@ -16,6 +16,7 @@ from app.config import Environment, Settings
 from app.db import ensure_database_exists, start_embedded_postgres
 from app.main import create_app
 from app.runtime import Runtime
+from tests.sinks import MailSink, smtp_server
 from tests.support import ApiClient
 
 
@@ -33,12 +34,33 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+async def smtp() -> AsyncIterator[tuple[MailSink, int]]:
+    """A real SMTP server on loopback that the service sends every email to."""
+    async with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mail(smtp: tuple[MailSink, int]) -> MailSink:
+    return smtp[0]
+
+
+@pytest.fixture(scope="session")
+def settings(
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: tuple[MailSink, int]
+) -> Settings:
     return Settings(
         env=Environment.development,
         database_url=postgres_url,
         data_dir=tmp_path_factory.mktemp("data"),
         migrate_on_start=True,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp[1],
+        # Short delays so that retries and re-queues happen within a test.
+        webhook_retry_schedule="0.3s,0.3s,0.3s,0.3s,0.3s",
+        job_retry_max_delay_seconds=0.5,
+        job_heartbeat_timeout_seconds=4,
+        sweep_interval_seconds=1,
     )
 
 

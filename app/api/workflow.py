@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep, SettingsDep
 from app.api.envelopes import IdempotencyKey
 from app.api.problems import problems
-from app.envelopes.models import EnvelopeKind
+from app.config import Settings
+from app.envelopes.models import Envelope, EnvelopeKind
 from app.envelopes.schemas import EnvelopeOut
 from app.envelopes.service import recipient_email
 from app.envelopes.views import envelope_out
@@ -67,6 +69,7 @@ async def preview_envelope(
             to,
             secrets=runtime.secrets,
             link_template=runtime.settings.signing_link_template,
+            expires_at=service.expiry_at_send(envelope, runtime.clock.now(), runtime.settings),
         )
         invitation = EmailPreview(
             to=to.address, subject=email.subject, html=email.html, text=email.text
@@ -100,10 +103,7 @@ async def send_envelope(
             return JSONResponse(replay.body, status_code=replay.status_code, headers=headers)
     envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
     await service.send(session, step, envelope)
-    await session.flush()
-    content = envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes).model_dump(
-        mode="json"
-    )
+    content = (await _after_change(session, envelope, settings)).model_dump(mode="json")
     if call is not None:
         await remember(session, principal, call, status_code=200, body=content)
     return JSONResponse(content)
@@ -128,6 +128,15 @@ async def cancel_envelope(
     The body is optional."""
     envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
     await service.cancel(session, step, envelope, body.reason if body else None)
+    return await _after_change(session, envelope, settings)
+
+
+async def _after_change(
+    session: AsyncSession, envelope: Envelope, settings: Settings
+) -> EnvelopeOut:
+    """updated_at is set by the database: read it back before answering."""
+    await session.flush()
+    await session.refresh(envelope, ["updated_at"])
     return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
 
 

@@ -20,10 +20,9 @@ from app.jobs.queue import enqueue
 from app.runtime import Runtime
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.schedule import next_retry_delay
-from app.webhooks.sender import AttemptResult, build_client, post_pinned
+from app.webhooks.sender import AttemptResult, attempt_delivery, build_client
 from app.webhooks.service import DELIVER
 from app.webhooks.signatures import delivery_headers
-from app.webhooks.ssrf import UnsafeUrl, resolve_target
 
 
 async def deliver_endpoint(runtime: Runtime, payload: dict[str, Any]) -> None:
@@ -72,23 +71,19 @@ async def _head(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookDeliver
 async def _attempt(
     runtime: Runtime, endpoint: WebhookEndpoint, delivery: WebhookDelivery
 ) -> AttemptResult:
+    """The URL is checked again at every attempt: DNS answers change (rebinding)."""
     settings = runtime.settings
-    started = time.monotonic()
-    try:
-        # Checked again at every attempt: DNS answers change (rebinding).
-        target = await resolve_target(
-            endpoint.url,
-            allow_http=settings.is_development,
-            allow_private=settings.is_development,
-        )
-    except UnsafeUrl as refused:
-        elapsed = int((time.monotonic() - started) * 1000)
-        return AttemptResult(None, f"{refused.code}: {refused}", elapsed, "", None)
     secret = runtime.secrets.decrypt(endpoint.secret_encrypted)
     headers = delivery_headers(secret, delivery.message_id, int(time.time()), delivery.body)
     async with build_client() as client:
-        return await post_pinned(
-            client, target, headers, delivery.body, timeout=settings.webhook_timeout_seconds
+        return await attempt_delivery(
+            client,
+            endpoint.url,
+            headers,
+            delivery.body,
+            timeout=settings.webhook_timeout_seconds,
+            allow_http=settings.is_development,
+            allow_private=settings.is_development,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -85,8 +86,10 @@ def compose(
     link_template: str,
     reason: str | None = None,
     actor_name: str | None = None,
+    expires_at: datetime | None = None,
 ) -> RenderedEmail:
-    """The email exactly as it goes out; the preview calls this too."""
+    """The email exactly as it goes out; the preview calls this too (with the expiry that
+    sending will set, when the draft has none yet)."""
     link = None
     if kind in LINKED_KINDS and to.recipient is not None:
         link = link_for(to.recipient, secrets, link_template)
@@ -99,7 +102,7 @@ def compose(
         message=envelope.message,
         documents=[DocumentLine(d.filename, d.size_bytes) for d in envelope.documents],
         link=link,
-        expires_at=envelope.expires_at,
+        expires_at=expires_at or envelope.expires_at,
         reason=reason,
         actor_name=actor_name,
     )

@@ -87,14 +87,21 @@ async def send(session: AsyncSession, step: Step, envelope: Envelope) -> None:
         )
     move_envelope(envelope, EnvelopeStatus.in_progress)
     envelope.sent_at = step.now
-    if envelope.expires_at is None:
-        envelope.expires_at = step.now + timedelta(days=step.settings.default_expiry_days)
+    # Every link is live from now on, so a recipient who opens theirs early sees the envelope
+    # and is told it is not their turn yet; only the first gets an email.
+    for recipient in envelope.recipients:
+        recipient.token_hash = sha256_hex(step.secrets.link_token(recipient.id))
+    envelope.expires_at = expiry_at_send(envelope, step.now, step.settings)
     await step.record(
         session, envelope, "envelope.sent", expires_at=envelope.expires_at.isoformat()
     )
     first = current_recipient(envelope)
     assert first is not None  # readiness requires a recipient
     await invite(session, step, envelope, first)
+
+
+def expiry_at_send(envelope: Envelope, now: datetime, settings: Settings) -> datetime:
+    return envelope.expires_at or now + timedelta(days=settings.default_expiry_days)
 
 
 def _blocker_json(blocker: Blocker) -> dict[str, Any]:
@@ -110,7 +117,6 @@ async def invite(
 ) -> None:
     move_recipient(recipient, RecipientStatus.invited)
     recipient.invited_at = step.now
-    recipient.token_hash = sha256_hex(step.secrets.link_token(recipient.id))
     if envelope.reminder_interval_days and envelope.reminder_max_count:
         recipient.next_reminder_at = step.now + timedelta(days=envelope.reminder_interval_days)
     await step.record(
