@@ -37,7 +37,7 @@ class MailSink:
         self.messages: list[EmailMessage] = []
         self.refuse: set[str] = set()
 
-    async def handle_RCPT(
+    async def handle_RCPT(  # noqa: N802  (aiosmtpd's hook name)
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address.lower() in self.refuse:
@@ -45,7 +45,9 @@ class MailSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802  (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
         raw = envelope.original_content or b""
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
@@ -56,9 +58,9 @@ class MailSink:
         return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
 
     async def wait_for(
-        self, address: str, count: int = 1, *, timeout: float = 15.0
+        self, address: str, count: int = 1, *, within: float = 15.0
     ) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while len(self.to(address)) < count:
             if time.monotonic() > deadline:
                 subjects = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
@@ -158,9 +160,9 @@ class WebhookReceiver:
         return [str(r.json["type"]) for r in self.accepted()]
 
     async def wait_until(
-        self, condition: Callable[[WebhookReceiver], bool], *, timeout: float = 20.0
+        self, condition: Callable[[WebhookReceiver], bool], *, within: float = 20.0
     ) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not condition(self):
             if time.monotonic() > deadline:
                 raise AssertionError(f"webhooks not received in time; got {self.types()}")

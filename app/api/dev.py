@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
@@ -30,7 +31,7 @@ def _mailbox(runtime: RuntimeDep) -> DevMailbox:
 @router.get("/dev/mailbox")
 async def list_mailbox(runtime: RuntimeDep) -> dict[str, Any]:
     """Newest first. Each message is also an .eml file under data_dir/mail."""
-    entries = _mailbox(runtime).list()
+    entries = await anyio.to_thread.run_sync(_mailbox(runtime).list)
     return {
         "data": [
             {"id": e.id, "to": e.to_address, "subject": e.subject, "date": e.date.isoformat()}
@@ -41,7 +42,7 @@ async def list_mailbox(runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.get("/dev/mailbox/{message_id}")
 async def read_mailbox_message(message_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-    message = _mailbox(runtime).read(message_id)
+    message = await anyio.to_thread.run_sync(_mailbox(runtime).read, message_id)
     if message is None:
         raise NotFound("message")
     return {
