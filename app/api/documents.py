@@ -10,7 +10,7 @@ import asyncio
 import mimetypes
 import uuid
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -19,7 +19,7 @@ from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep
 from app.api.problems import problems
 from app.db import transaction
 from app.envelopes import service
-from app.envelopes.models import EnvelopeKind
+from app.envelopes.models import Document, EnvelopeKind
 from app.envelopes.schemas import DocumentOut
 from app.envelopes.service import UploadedFile, envelope_too_large
 from app.envelopes.views import document_out
@@ -50,6 +50,29 @@ Filename = Annotated[
 class Version(StrEnum):
     original = "original"
     current = "current"
+
+
+DOCUMENT_CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The bytes, with the media type recorded at upload",
+    },
+    **problems(401, 404),
+}
+
+
+def document_file(runtime: Runtime, document: Document) -> FileResponse:
+    return FileResponse(
+        runtime.blobs.path_of(document.sha256),
+        media_type=document.content_type,
+        filename=document.filename,
+        headers={
+            "X-Content-SHA256": document.sha256,
+            # Uploaded bytes are never to be run as a page of ours, whatever their media type.
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
 @router.post(
@@ -192,13 +215,7 @@ async def _record(
     "/{document_id}/content",
     operation_id="getDocumentContent",
     response_class=FileResponse,
-    responses={
-        200: {
-            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "The bytes, with the media type recorded at upload",
-        },
-        **problems(401, 404),
-    },
+    responses=DOCUMENT_CONTENT_RESPONSES,
 )
 async def get_document_content(
     envelope_id: uuid.UUID,
@@ -210,18 +227,7 @@ async def get_document_content(
 ) -> FileResponse:
     """The document's bytes. Until signing exists, `original` and `current` are the same."""
     envelope = await service.get_envelope(session, principal, envelope_id)
-    document = service.find_document(envelope, document_id)
-    return FileResponse(
-        runtime.blobs.path_of(document.sha256),
-        media_type=document.content_type,
-        filename=document.filename,
-        headers={
-            "X-Content-SHA256": document.sha256,
-            # Uploaded bytes are never to be run as a page of ours, whatever their media type.
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return document_file(runtime, service.find_document(envelope, document_id))
 
 
 @router.delete(

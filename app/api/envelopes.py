@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.api.deps import PrincipalDep, SenderStepDep, SessionDep, SettingsDep
+from app.api.idempotent import IdempotencyKey, claim_key, remember_answer
 from app.api.problems import problems
 from app.envelopes import service
 from app.envelopes.models import EnvelopeKind, EnvelopeStatus
 from app.envelopes.schemas import EnvelopeCreate, EnvelopeOut, EnvelopePage, EnvelopeUpdate
 from app.envelopes.views import envelope_out
-from app.idempotency.service import IdempotentCall, claim, fingerprint, remember
 
 router = APIRouter(prefix="/v1/envelopes", tags=["envelopes"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Retry safely: the same key and body get the first answer back (72 h).",
-    ),
-]
 
 
 @router.post(
@@ -46,21 +35,22 @@ async def create_envelope(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a draft envelope. `sender_signs_first` puts the sender first in the queue."""
-    call = None
-    if idempotency_key is not None:
-        payload = body.model_dump(mode="json")
-        call = IdempotentCall("createEnvelope", idempotency_key, fingerprint(payload))
-        ttl = timedelta(hours=settings.idempotency_ttl_hours)
-        replay = await claim(session, principal, call, ttl=ttl)
-        if replay is not None:
-            return _json(replay.body, replay.status_code, replayed=True)
+    call, replay = await claim_key(
+        session,
+        principal,
+        settings,
+        operation="createEnvelope",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json"),
+    )
+    if replay is not None:
+        return _json(replay.body, replay.status_code, replayed=True)
     envelope = await service.create_envelope(session, principal, body)
     await step.record(session, envelope, "envelope.created", kind=envelope.kind.value)
     await session.refresh(envelope, ["created_at", "updated_at"])
     out = envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
     content = out.model_dump(mode="json")
-    if call is not None:
-        await remember(session, principal, call, status_code=201, body=content)
+    await remember_answer(session, principal, call, status_code=201, body=content)
     return _json(content, 201)
 
 

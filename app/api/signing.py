@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.deps import OriginDep, RuntimeDep, SessionDep
+from app.api.documents import DOCUMENT_CONTENT_RESPONSES, document_file
 from app.api.problems import problems
 from app.envelopes.models import Envelope, EnvelopeKind, Recipient
 from app.envelopes.service import find_document, recipient_email
@@ -185,28 +186,13 @@ def _actions(envelope: Envelope, recipient: Recipient) -> list[str]:
     "/documents/{document_id}/content",
     operation_id="getSigningDocumentContent",
     response_class=FileResponse,
-    responses={
-        200: {
-            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "The document's bytes",
-        },
-        **problems(401, 404),
-    },
+    responses=DOCUMENT_CONTENT_RESPONSES,
 )
 async def get_signing_document_content(
     document_id: uuid.UUID, who: ReadingDep, runtime: RuntimeDep
 ) -> FileResponse:
-    document = find_document(who.envelope, document_id)
-    return FileResponse(
-        runtime.blobs.path_of(document.sha256),
-        media_type=document.content_type,
-        filename=document.filename,
-        headers={
-            "X-Content-SHA256": document.sha256,
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    """A document of this envelope, for the recipient to read before acting."""
+    return document_file(runtime, find_document(who.envelope, document_id))
 
 
 @router.post(

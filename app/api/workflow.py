@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep, SettingsDep
-from app.api.envelopes import IdempotencyKey
+from app.api.idempotent import IdempotencyKey, claim_key, remember_answer
 from app.api.problems import problems
 from app.config import Settings
 from app.envelopes.models import Envelope, EnvelopeKind
@@ -19,7 +18,6 @@ from app.envelopes.schemas import EnvelopeOut
 from app.envelopes.service import recipient_email
 from app.envelopes.views import envelope_out
 from app.evidence.service import envelope_events
-from app.idempotency.service import IdempotentCall, claim, fingerprint, remember
 from app.notifications.content import EmailKind
 from app.workflow import service
 from app.workflow.loading import load_envelope
@@ -93,19 +91,21 @@ async def send_envelope(
 ) -> JSONResponse:
     """Start the workflow: invites the first recipient only. Refused with every blocker if
     the envelope is not ready (422 `envelope_not_ready`)."""
-    call = None
-    if idempotency_key is not None:
-        call = IdempotentCall("sendEnvelope", idempotency_key, fingerprint(str(envelope_id)))
-        ttl = timedelta(hours=settings.idempotency_ttl_hours)
-        replay = await claim(session, principal, call, ttl=ttl)
-        if replay is not None:
-            headers = {"Idempotent-Replayed": "true"}
-            return JSONResponse(replay.body, status_code=replay.status_code, headers=headers)
+    call, replay = await claim_key(
+        session,
+        principal,
+        settings,
+        operation="sendEnvelope",
+        key=idempotency_key,
+        payload=str(envelope_id),
+    )
+    if replay is not None:
+        headers = {"Idempotent-Replayed": "true"}
+        return JSONResponse(replay.body, status_code=replay.status_code, headers=headers)
     envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
     await service.send(session, step, envelope)
     content = (await _after_change(session, envelope, settings)).model_dump(mode="json")
-    if call is not None:
-        await remember(session, principal, call, status_code=200, body=content)
+    await remember_answer(session, principal, call, status_code=200, body=content)
     return JSONResponse(content)
 
 

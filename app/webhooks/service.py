@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,26 +16,14 @@ from app.errors import Conflict, NotFound
 from app.evidence.models import Event
 from app.jobs.queue import enqueue
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from app.webhooks.schemas import EventType
 from app.webhooks.signatures import new_message_id, new_secret
 
 DELIVER = "webhooks.deliver"
 TEST_EVENT = "webhook.test"
 
 # What a webhook endpoint can subscribe to; the evidence log records more than this.
-WEBHOOK_EVENT_TYPES = (
-    "envelope.sent",
-    "envelope.completed",
-    "envelope.declined",
-    "envelope.canceled",
-    "envelope.expired",
-    "recipient.invited",
-    "recipient.opened",
-    "recipient.approved",
-    "recipient.signed",
-    "recipient.declined",
-    "recipient.reminded",
-    "email.failed",
-)
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 # Event data worth putting in a thin payload: identifiers, never personal data.
 PAYLOAD_DATA_KEYS = ("recipient_id", "document_id", "notification_id", "kind")
