@@ -137,7 +137,8 @@ async def failed_jobs(settings: Settings) -> str:
     if not held:
         return "no failed jobs"
     return "\n".join(
-        f"{job.id}\t{job.entrypoint}\tattempts={job.attempts}\t{job.updated:%Y-%m-%d %H:%M:%S}"
+        # PgQueuer counts retries: a job held after its last retry ran once more than that.
+        f"{job.id}\t{job.entrypoint}\truns={job.attempts + 1}\t{job.updated:%Y-%m-%d %H:%M:%S}"
         f"\t{job.payload.decode() if job.payload else ''}"
         for job in held
     )

@@ -25,8 +25,13 @@ async def enqueue(
     With a dedupe_key, a job already queued or running under that key makes this a no-op.
     """
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    queries = Queries(AsyncpgDriver(raw.driver_connection))
+    driver_connection = (await connection.get_raw_connection()).driver_connection
+    assert driver_connection is not None
+    if not driver_connection.is_in_transaction():
+        # SQLAlchemy's asyncpg dialect sends BEGIN with its first statement; a job written
+        # before that would commit on its own and outlive a rollback.
+        await connection.exec_driver_sql("SELECT 1")
+    queries = Queries(AsyncpgDriver(driver_connection))
     body = json.dumps(dict(payload), separators=(",", ":")).encode()
     if dedupe_key is None:
         await queries.enqueue(entrypoint, body, execute_after=delay)

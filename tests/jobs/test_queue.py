@@ -86,12 +86,9 @@ async def test_a_rolled_back_transaction_takes_its_job_with_it(
 ) -> None:
     """A rollback removes the job; a commit keeps exactly one.
 
-    KNOWN BUG, "enqueue-first" fails: app/jobs/queue.py enqueue() writes through the raw asyncpg
-    connection, but SQLAlchemy's asyncpg dialect sends BEGIN lazily, on the first statement *it*
-    executes. When enqueue is the first statement of the transaction the asyncpg connection is
-    not in a transaction yet (`raw.driver_connection.is_in_transaction()` is False), so the
-    INSERT autocommits and survives the rollback. "after-a-query" (what every caller in app/
-    does today: a flush or a SELECT comes first) passes.
+    "enqueue-first" guards a bug this test found: SQLAlchemy's asyncpg dialect sends BEGIN
+    lazily, with the first statement *it* executes, so a job written first through the raw
+    connection used to autocommit and survive the rollback.
     """
     entrypoint = "test.atomic"  # no worker serves it: whatever is committed stays in the table
     rolled_back = {"n": uuid.uuid4().hex}
@@ -148,9 +145,6 @@ async def test_two_workers_run_every_job_exactly_once(runtime: Runtime) -> None:
             running(runtime, [counting("second")]),
         ):
             async with transaction(runtime.sessions) as session:
-                # Starts the transaction first: see the known bug in the test above. Without
-                # it, each of these enqueues would autocommit on its own.
-                await session.execute(text("SELECT 1"))
                 for n in sorted(expected):
                     await enqueue(session, entrypoint, {"n": n})
             await wait_until(all_done, within=30, what=f"{total} jobs run and logged")
@@ -243,7 +237,7 @@ async def test_a_job_failing_every_attempt_is_held_then_requeued_from_the_cli(
         assert listed.returncode == 0, listed
         [line] = [line for line in listed.stdout.splitlines() if line.startswith(f"{job_id}\t")]
         fields = line.split("\t")
-        assert fields[1:3] == [entrypoint, f"attempts={max_attempts - 1}"], line
+        assert fields[1:3] == [entrypoint, f"runs={max_attempts}"], line
         assert fields[-1] == body_of(payload).decode(), line
 
         retried = await run_cachet("jobs", "retry", str(job_id), env=env, cwd=tmp_path)
