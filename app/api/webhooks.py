@@ -105,7 +105,7 @@ async def update_webhook_endpoint(
     if body.event_types is not None:
         endpoint.event_types = list(body.event_types)
     if body.enabled is not None:
-        await service.set_enabled(session, endpoint, body.enabled)
+        await service.set_enabled(session, endpoint, body.enabled, now=runtime.clock.now())
     await session.flush()
     await session.refresh(endpoint, ["updated_at"])
     return EndpointOut.model_validate(endpoint)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, get_args
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import SecretBox
@@ -138,14 +138,27 @@ async def list_endpoints(session: AsyncSession, tenant_id: uuid.UUID) -> Sequenc
     return (await session.scalars(query)).all()
 
 
-async def set_enabled(session: AsyncSession, endpoint: WebhookEndpoint, enabled: bool) -> None:
-    """Re-enabling resumes the deliveries that waited while the endpoint was disabled."""
+async def set_enabled(
+    session: AsyncSession, endpoint: WebhookEndpoint, enabled: bool, *, now: datetime
+) -> None:
+    """Re-enabling resumes at once the deliveries that waited while the endpoint was disabled
+    (a head that was waiting hours for its next retry goes now). Events that happened while it
+    was disabled were not queued for it: the event feed has them."""
     was_enabled = endpoint.enabled
     endpoint.enabled = enabled
     if enabled:
         endpoint.disabled_reason = None
         endpoint.failing_since = None
         if not was_enabled:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.endpoint_id == endpoint.id,
+                    WebhookDelivery.status == DeliveryStatus.pending,
+                    WebhookDelivery.next_attempt_at > now,
+                )
+                .values(next_attempt_at=now)
+            )
             await wake_endpoint(session, endpoint.id)
     else:
         endpoint.disabled_reason = "disabled through the API"

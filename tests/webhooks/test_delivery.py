@@ -483,3 +483,30 @@ async def test_payloads_are_thin_and_carry_no_email_address(
         assert set(data) <= {"envelope_id", "sequence", "recipient_id", "document_id", "kind"}
         if payload["type"].startswith("recipient."):
             assert data["recipient_id"] == approvers[0]["id"]
+
+
+async def test_enabling_an_endpoint_again_retries_its_waiting_head_at_once(
+    api: ApiClient, runtime: Runtime
+) -> None:
+    """A head waiting an hour for its next retry goes as soon as the endpoint is re-enabled."""
+    schedule = runtime.settings.webhook_retry_schedule
+    runtime.settings.webhook_retry_schedule = "1h"
+    try:
+        async with registered_receiver(api) as (receiver, endpoint):
+            script = FailFirstMessage(times=1)
+            receiver.respond = script
+            head = await send_test(api, endpoint["id"])
+            waiting = await eventually(
+                lambda: deliveries(api, endpoint["id"]),
+                lambda found: found[0]["attempts"] == 1,
+                what="the first attempt",
+            )
+            assert waiting[0]["status"] == "pending"
+            url = f"{ENDPOINTS}/{endpoint['id']}"
+            assert (await api.patch(url, json={"enabled": False})).status_code == 200
+            assert (await api.patch(url, json={"enabled": True})).status_code == 200
+            settled = await settled_deliveries(api, endpoint["id"], 1, within=10)
+            assert settled[0]["status"] == "succeeded" and settled[0]["attempts"] == 2
+            assert message_ids(receiver.received) == [head["message_id"]] * 2
+    finally:
+        runtime.settings.webhook_retry_schedule = schedule
