@@ -129,11 +129,10 @@ async def queue_email(
         locale=to.locale,
         status=NotificationStatus.pending,
         attempts=0,
-        # Reason and actor travel with the row: the job renders after the fact.
-        last_error=None,
     )
     session.add(notification)
     await session.flush()
+    # The job renders the email when it runs; what the rows do not hold travels with it.
     payload: dict[str, Any] = {"notification_id": str(notification.id)}
     if reason is not None:
         payload["reason"] = reason
