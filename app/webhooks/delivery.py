@@ -1,8 +1,9 @@
 """The delivery job: drains one endpoint's pending deliveries, oldest first.
 
-The endpoint's row lock is held during each attempt, so at most one attempt per endpoint is in
-flight anywhere and the endpoint sees its messages in order. A failing head blocks the ones
-behind it until it succeeds or its retry schedule is exhausted.
+One job at a time holds the endpoint's row (FOR NO KEY UPDATE) during an attempt, so at most
+one attempt per endpoint is in flight anywhere and the endpoint sees its messages in order; a
+job that finds the endpoint busy comes back a second later as a new queued job. A failing head
+blocks the messages behind it until it succeeds or its retry schedule is spent.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
@@ -25,24 +27,45 @@ from app.webhooks.service import DELIVER
 from app.webhooks.signatures import delivery_headers
 
 
+class Next(Enum):
+    more = "more"  # an attempt was made; the next message may go now
+    done = "done"  # nothing due, or the head waits for its retry job
+    busy = "busy"  # another job holds the endpoint
+
+
+# How soon a job that found its endpoint busy looks again. It waits as a queued job, holding no
+# connection: waiting on the row lock instead tied up a connection and a worker slot per event.
+BUSY_RETRY = timedelta(seconds=1)
+
+
 async def deliver_endpoint(runtime: Runtime, payload: dict[str, Any]) -> None:
     endpoint_id = uuid.UUID(payload["endpoint_id"])
-    while await _attempt_head(runtime, endpoint_id):
+    while (step := await _attempt_head(runtime, endpoint_id)) is Next.more:
         pass
+    if step is Next.busy:
+        async with transaction(runtime.sessions) as session:
+            await enqueue(session, DELIVER, payload, delay=BUSY_RETRY)
 
 
-async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> bool:
-    """One attempt at the endpoint's oldest pending delivery; True when the next may go now."""
+async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> Next:
+    """One attempt at the endpoint's oldest pending delivery."""
     async with transaction(runtime.sessions) as session:
+        # FOR NO KEY UPDATE: inserting a delivery takes a key-share lock on its endpoint (the
+        # foreign key), which this does not block; FOR UPDATE stalled every workflow step
+        # of the tenant for as long as a slow receiver took to answer.
         endpoint = await session.scalar(
-            select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update()
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id)
+            .with_for_update(key_share=True, skip_locked=True)
         )
-        if endpoint is None or not endpoint.enabled:
-            return False
+        if endpoint is None:
+            return Next.busy if await _exists(session, endpoint_id) else Next.done
+        if not endpoint.enabled:
+            return Next.done
         delivery = await _head(session, endpoint_id)
         now = runtime.clock.now()
         if delivery is None or delivery.next_attempt_at > now:
-            return False  # nothing to do, or the head's own retry job will come back for it
+            return Next.done
         result = await _attempt(runtime, endpoint, delivery)
         session.add(_attempt_row(delivery, result, now))
         delivery.attempts += 1
@@ -51,9 +74,17 @@ async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> bool:
         delivery.last_error = result.error
         if result.succeeded:
             delivery.status = DeliveryStatus.succeeded
-            endpoint.failing_since = None
-            return True
+            if endpoint.failing_since is not None:
+                endpoint.failing_since = None
+            return Next.more
         return await _after_failure(runtime, session, endpoint, delivery, result, now)
+
+
+async def _exists(session: AsyncSession, endpoint_id: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id)
+    )
+    return found is not None
 
 
 async def _head(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookDelivery | None:
@@ -105,7 +136,7 @@ async def _after_failure(
     delivery: WebhookDelivery,
     result: AttemptResult,
     now: datetime,
-) -> bool:
+) -> Next:
     settings = runtime.settings
     endpoint.failing_since = endpoint.failing_since or now
     if result.gone:
@@ -115,13 +146,14 @@ async def _after_failure(
     delay = next_retry_delay(settings.webhook_retry_delays, delivery.attempts)
     if delay is None:
         delivery.status = DeliveryStatus.failed
-        return endpoint.enabled  # the schedule is spent: the next message may go
+        # The schedule is spent: the next message may go.
+        return Next.more if endpoint.enabled else Next.done
     if result.retry_after_seconds is not None:
         delay = max(delay, timedelta(seconds=result.retry_after_seconds))
     delivery.next_attempt_at = now + delay
     if endpoint.enabled:
         await enqueue(session, DELIVER, {"endpoint_id": str(endpoint.id)}, delay=delay)
-    return False
+    return Next.done
 
 
 def _disable(endpoint: WebhookEndpoint, reason: str) -> None:

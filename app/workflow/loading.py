@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from app.envelopes.models import Document, Envelope, Recipient
 from app.errors import NotFound
+from app.workflow.events import Ref
 
 
 async def load_envelope(
@@ -37,3 +38,17 @@ async def load_envelope(
     if envelope is None:
         raise NotFound("envelope")
     return envelope
+
+
+async def lock_envelope_row(session: AsyncSession, envelope_id: uuid.UUID) -> Ref:
+    """Only the row lock that appending to the evidence chain needs, without loading anything."""
+    row = (
+        await session.execute(
+            select(Envelope.id, Envelope.tenant_id)
+            .where(Envelope.id == envelope_id)
+            .with_for_update(key_share=True)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("envelope")
+    return Ref(row.id, row.tenant_id)

@@ -27,7 +27,7 @@ from app.notifications.mailer import MailDeliveryError, OutgoingEmail
 from app.notifications.models import Notification, NotificationStatus
 from app.runtime import Runtime
 from app.workflow.events import record
-from app.workflow.loading import load_envelope
+from app.workflow.loading import load_envelope, lock_envelope_row
 
 SEND_EMAIL = "email.send"
 
@@ -208,7 +208,7 @@ async def _mark_sent(runtime: Runtime, notification_id: uuid.UUID, subject: str)
         notification = await _locked(session, notification_id)
         if notification is None or notification.status is NotificationStatus.sent:
             return
-        envelope = await load_envelope(session, notification.envelope_id, lock=True)
+        envelope = await lock_envelope_row(session, notification.envelope_id)
         now = runtime.clock.now()
         notification.status = NotificationStatus.sent
         notification.attempts += 1
@@ -225,7 +225,7 @@ async def mark_email_failed(runtime: Runtime, payload: dict[str, Any], error: st
         notification = await _locked(session, uuid.UUID(payload["notification_id"]))
         if notification is None or notification.status is not NotificationStatus.pending:
             return
-        envelope = await load_envelope(session, notification.envelope_id, lock=True)
+        envelope = await lock_envelope_row(session, notification.envelope_id)
         notification.status = NotificationStatus.failed
         notification.attempts += 1
         notification.last_error = error[:2000]
