@@ -2,7 +2,7 @@
 
 One job at a time holds the endpoint's row (FOR NO KEY UPDATE) during an attempt, so at most
 one attempt per endpoint is in flight anywhere and the endpoint sees its messages in order; a
-job that finds the endpoint busy comes back a second later as a new queued job. A failing head
+job that finds the endpoint busy leaves the work to the job holding it. A failing head
 blocks the messages behind it until it succeeds or its retry schedule is spent.
 """
 
@@ -33,9 +33,11 @@ class Next(Enum):
     busy = "busy"  # another job holds the endpoint
 
 
-# How soon a job that found its endpoint busy looks again. It waits as a queued job, holding no
-# connection: waiting on the row lock instead tied up a connection and a worker slot per event.
-BUSY_RETRY = timedelta(seconds=1)
+# A job that finds its endpoint busy leaves: the job holding it loops until nothing is due, and
+# so picks up this job's delivery too. One re-check per endpoint a second later covers the
+# moment when the holder has just looked and is about to let go. Waiting on the lock instead
+# tied up a connection and a worker slot per event.
+RECHECK_AFTER = timedelta(seconds=1)
 
 
 async def deliver_endpoint(runtime: Runtime, payload: dict[str, Any]) -> None:
@@ -44,7 +46,13 @@ async def deliver_endpoint(runtime: Runtime, payload: dict[str, Any]) -> None:
         pass
     if step is Next.busy:
         async with transaction(runtime.sessions) as session:
-            await enqueue(session, DELIVER, payload, delay=BUSY_RETRY)
+            await enqueue(
+                session,
+                DELIVER,
+                payload,
+                delay=RECHECK_AFTER,
+                dedupe_key=f"webhooks.recheck:{endpoint_id}",
+            )
 
 
 async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> Next:
