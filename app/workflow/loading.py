@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.envelopes.models import Document, Envelope, Recipient
 from app.errors import NotFound
@@ -25,9 +25,10 @@ async def load_envelope(
         select(Envelope)
         .where(Envelope.id == envelope_id)
         .options(
-            selectinload(Envelope.sender_user),
+            # Joined for the many-to-one users: two queries fewer on every workflow step.
+            joinedload(Envelope.sender_user),
             selectinload(Envelope.documents).selectinload(Document.stamps),
-            selectinload(Envelope.recipients).selectinload(Recipient.user),
+            selectinload(Envelope.recipients).joinedload(Recipient.user),
         )
     )
     if tenant_id is not None:
