@@ -34,7 +34,8 @@ openapi: $(INSTALLED)
 	$(BIN)/python -m app.openapi > openapi/openapi.json
 
 bench: $(INSTALLED)
-	$(BIN)/python bench/upload.py
+	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.engine
 
 clean:
 	rm -rf $(VENV) build *.egg-info

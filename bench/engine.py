@@ -43,7 +43,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -62,7 +61,7 @@ from standardwebhooks import Webhook
 
 from app.db import EmbeddedPostgres, connect_raw, ensure_database_exists, start_embedded_postgres
 from bench.engine_floor import floor_rounds, prepare_floor_database
-from bench.service import RunningService
+from bench.service import RssSampler, RunningService, wait_ready
 
 MIB = 1024 * 1024
 APPROVERS = 3
@@ -241,44 +240,10 @@ def cachet_serve(root: Path, database_url: str, smtp_port: int) -> Iterator[Runn
         log.close()
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("cachet serve exited before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise TimeoutError("cachet serve did not become ready")
-
-
 def log_problems(path: Path) -> list[str]:
     """Lines of the service's log that say something went wrong."""
     lines = path.read_text(errors="replace").splitlines()
     return [line for line in lines if re.search(r"Traceback|ERROR|failed|exception", line)]
-
-
-class RssSampler:
-    """Peak RSS of one process, sampled every 20 ms on a thread (cheap next to the drive)."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.idle = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 def tree_cpu(pid: int) -> float:

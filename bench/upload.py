@@ -16,7 +16,6 @@ import io
 import os
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import httpx
 import pikepdf
 import psutil
 
-from bench.service import RunningService, bare_endpoint, running_service
+from bench.service import RssSampler, RunningService, bare_endpoint, running_service
 
 MIB = 1024 * 1024
 TARGET_BYTES = 15 * MIB - 64 * 1024  # leaves room for the PDF structure within the budget
@@ -75,27 +74,7 @@ async def upload_once(client: httpx.AsyncClient, data: bytes) -> float:
     return elapsed
 
 
-class RssSampler:
-    """Samples the server process's RSS every few milliseconds on a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.002)
+time.sleep(0.002)
 
 
 def gate_workers_rss(pid: int) -> int:
