@@ -154,9 +154,9 @@ async def send_email_job(runtime: Runtime, payload: dict[str, Any]) -> None:
     try:
         await runtime.mailer.send(outgoing)
     except MailDeliveryError as error:
+        await _count_attempt(runtime, notification_id, str(error))
         if not error.permanent:
-            await _count_attempt(runtime, notification_id, str(error))
-            raise  # retried with backoff by the worker
+            raise  # retried with backoff by the worker, then mark_email_failed
         await mark_email_failed(runtime, payload, str(error))
         return
     await _mark_sent(runtime, notification_id, outgoing.subject)
@@ -227,7 +227,6 @@ async def mark_email_failed(runtime: Runtime, payload: dict[str, Any], error: st
             return
         envelope = await lock_envelope_row(session, notification.envelope_id)
         notification.status = NotificationStatus.failed
-        notification.attempts += 1
         notification.last_error = error[:2000]
         await record(
             session,
