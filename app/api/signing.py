@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -40,13 +41,13 @@ _session_bearer = HTTPBearer(
 )
 
 
+@dataclass(frozen=True)
 class Acting:
     """The recipient behind a session, with the envelope locked or not."""
 
-    def __init__(self, step: service.Step, envelope: Envelope, recipient: Recipient) -> None:
-        self.step = step
-        self.envelope = envelope
-        self.recipient = recipient
+    step: service.Step
+    envelope: Envelope
+    recipient: Recipient
 
 
 def _step(runtime: RuntimeDep, origin: OriginDep) -> service.Step:
