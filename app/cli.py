@@ -25,8 +25,7 @@ from app.db import (
 )
 from app.envelopes.models import Document
 from app.errors import BadRequest, DomainError, NotFound
-from app.evidence.chain import find_break
-from app.evidence.service import envelope_events, link_of
+from app.evidence.service import envelope_events, verify_events
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.handlers import JOB_SPECS
 from app.jobs.worker import Worker
@@ -116,7 +115,7 @@ async def verify_evidence(settings: Settings, envelope_id: str) -> str:
         events = await envelope_events(session, parsed)
         if not events:
             raise NotFound("envelope")
-        broken = find_break(link_of(event) for event in events)
+        broken = verify_events(events)
         if broken is not None:
             raise ChainBroken(
                 "chain_broken",

@@ -121,8 +121,13 @@ def link_of(event: Event) -> StoredLink:
     )
 
 
+def verify_events(events: Sequence[Event]) -> ChainBreak | None:
+    """Where the stored events of one envelope, in sequence order, stop chaining; or None."""
+    return find_break(link_of(event) for event in events)
+
+
 async def verify_envelope_chain(session: AsyncSession, envelope_id: uuid.UUID) -> ChainBreak | None:
-    return find_break(link_of(event) for event in await envelope_events(session, envelope_id))
+    return verify_events(await envelope_events(session, envelope_id))
 
 
 async def feed_page(
