@@ -23,7 +23,7 @@ from app.db import (
     resolve_database_url,
     transaction,
 )
-from app.envelopes.models import Document
+from app.envelopes.models import Document, Envelope
 from app.errors import BadRequest, DomainError, NotFound
 from app.evidence.service import envelope_events, verify_events
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
@@ -33,6 +33,7 @@ from app.main import start_worker_runtime
 from app.migrations import upgrade_to_head
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
+from app.workflow.models import SignatureRequest
 
 
 def serve(settings: Settings) -> None:
@@ -95,9 +96,24 @@ async def new_key(settings: Settings, tenant: str) -> str:
     return await in_transaction(settings, work)
 
 
+async def referenced_blobs(session: AsyncSession) -> set[str]:
+    """Every blob a row points to: each document version, evidence PDFs, signature images."""
+    columns = (
+        Document.sha256,
+        Document.current_sha256,
+        Document.signed_sha256,
+        Envelope.evidence_sha256,
+        SignatureRequest.image_sha256,
+    )
+    found: set[str] = set()
+    for column in columns:
+        found.update(h for h in await session.scalars(select(column).distinct()) if h)
+    return found
+
+
 async def sweep_blobs(settings: Settings, grace_seconds: float) -> str:
     async def work(session: AsyncSession) -> str:
-        referenced = set((await session.scalars(select(Document.sha256).distinct())).all())
+        referenced = await referenced_blobs(session)
         store = BlobStore(settings.blob_dir, settings.tmp_dir)
         removed = store.sweep(referenced, older_than_seconds=grace_seconds)
         return f"removed {len(removed)} unreferenced blob(s)"

@@ -6,7 +6,7 @@ from app.idempotency.models import IdempotencyRecord
 from app.notifications.models import Notification
 from app.tenants.models import ApiKey, Tenant, User
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.workflow.models import RecipientSession
+from app.workflow.models import RecipientSession, SignatureRequest
 
 __all__ = [
     "ApiKey",
@@ -17,6 +17,7 @@ __all__ = [
     "Notification",
     "Recipient",
     "RecipientSession",
+    "SignatureRequest",
     "Stamp",
     "Tenant",
     "User",

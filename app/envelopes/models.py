@@ -97,6 +97,8 @@ class Envelope(Base):
     sent_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # The sealed evidence PDF, made when a signature envelope completes.
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
     last_manual_reminder_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
@@ -128,6 +130,11 @@ class Document(Base):
     content_type: Mapped[str] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    """The bytes as uploaded; every later version starts with exactly these bytes."""
+    current_sha256: Mapped[str | None] = mapped_column(String(64))
+    """The newest version (signature fields, then each signature); None until sent."""
+    signed_sha256: Mapped[str | None] = mapped_column(String(64))
+    """The final version with its archive timestamp (PAdES B-LTA), once the envelope completes."""
     page_count: Mapped[int | None]
     # [{"width", "height", "rotation", "crop_box"}], displayed size in points, one per page
     pages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)

@@ -83,6 +83,24 @@ class BlobStore:
             raise
         return StagedBlob(path=path, size_bytes=size, sha256=digest.hexdigest())
 
+    def scratch_path(self, prefix: str) -> Path:
+        """A fresh, empty temporary file beside the blobs, for a new version to be written to."""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=prefix)
+        os.close(fd)
+        return Path(name)
+
+    def adopt(self, path: Path) -> str:
+        """Blocking: hash a finished file and move it into place; returns its SHA-256."""
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        staged = StagedBlob(path=path, size_bytes=size, sha256=digest.hexdigest())
+        self.commit(staged)
+        return staged.sha256
+
     def commit(self, staged: StagedBlob) -> Path:
         """Move a staged file into place under its digest; an existing blob is kept as is."""
         target = self.path_of(staged.sha256)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text, func
+from sqlalchemy import Enum, ForeignKey, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -25,3 +26,42 @@ class RecipientSession(Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_seen_at: Mapped[datetime]
+
+
+class SignatureRequestStatus(StrEnum):
+    pending = "pending"
+    """Consent and image are recorded; the signing job has not applied the signature yet."""
+    applied = "applied"
+    abandoned = "abandoned"
+    """The envelope ended (canceled, expired) before the job ran."""
+
+
+class SignatureRequest(Base):
+    """A signer's consent and handwritten image, kept until (and after) the job signs with them.
+
+    One per recipient: the unique constraint is what makes a second POST /sign a conflict even
+    when two arrive at once.
+    """
+
+    __tablename__ = "signature_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    envelope_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("envelopes.id", ondelete="CASCADE"), index=True
+    )
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("recipients.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[SignatureRequestStatus] = mapped_column(
+        Enum(SignatureRequestStatus, name="signature_request_status", native_enum=False, length=16)
+    )
+    consent_text: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(32))
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    image_width: Mapped[int]
+    image_height: Mapped[int]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
