@@ -115,3 +115,15 @@ async def other_api(base_url: str, runtime: Runtime) -> AsyncIterator[ApiClient]
 @pytest.fixture
 def data_dir(settings: Settings) -> Path:
     return settings.data_dir
+
+
+# --- Signing: the certomancer test PKI (tests/signing/testpki.py) ---
+from tests.signing.testpki import TestPki, start_test_pki  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPki]:
+    """Root, intermediate, seal, TSA and OCSP certificates; TSA/OCSP/CRLs served on loopback."""
+    pki = start_test_pki(tmp_path_factory.mktemp("test-pki"))
+    yield pki
+    pki.close()
