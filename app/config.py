@@ -113,6 +113,42 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 15.0
     webhook_disable_after_days: float = 5.0
 
+    # The platform seal: set at most one key source. None: a development PKI under data_dir/pki.
+    signing_key_file: Path | None = Field(
+        default=None, description="PEM private key of the platform seal (with SIGNING_CERT_FILE)"
+    )
+    signing_cert_file: Path | None = Field(
+        default=None, description="PEM certificate of the platform seal"
+    )
+    signing_chain_file: Path | None = Field(
+        default=None,
+        description="PEM bundle: the seal certificate's intermediates and root (PEM and PKCS#11)",
+    )
+    signing_key_password: str | None = Field(
+        default=None, description="password of SIGNING_KEY_FILE, when it is encrypted"
+    )
+    signing_pkcs12_file: Path | None = Field(
+        default=None, description="PKCS#12 (.p12/.pfx) holding the seal key, certificate, chain"
+    )
+    signing_pkcs12_password: str | None = None
+    signing_pkcs11_module: Path | None = Field(
+        default=None, description="PKCS#11 module (.so) of the HSM or token holding the seal key"
+    )
+    signing_pkcs11_token_label: str | None = None
+    signing_pkcs11_pin: str | None = None
+    signing_pkcs11_key_label: str | None = None
+    signing_pkcs11_cert_label: str | None = Field(
+        default=None, description="label of the seal certificate on the token; default: key label"
+    )
+    tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 timestamp server; unset: the development TSA (refused in production)",
+    )
+    trust_roots_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of extra trusted roots (e.g. the TSA's) for validating signatures",
+    )
+
     @field_validator("signing_url")
     @classmethod
     def _has_token_placeholder(cls, value: str | None) -> str | None:
@@ -171,6 +207,10 @@ class Settings(BaseSettings):
     @property
     def dev_api_key_file(self) -> Path:
         return self.data_dir / "dev-api-key"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
 
 
 @lru_cache

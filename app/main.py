@@ -19,6 +19,7 @@ from app.api import (
     envelopes,
     events,
     health,
+    pki,
     recipients,
     signing,
     stamps,
@@ -46,6 +47,7 @@ from app.migrations import upgrade_to_head
 from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
 from app.runtime import Runtime
+from app.signing.keys import Seal, load_seal
 from app.storage.blobs import BlobStore
 from app.tenants.service import ensure_development_key
 
@@ -74,6 +76,8 @@ async def start_runtime(settings: Settings) -> Runtime:
     secret_key = load_secret_key(settings)  # fail before anything starts if it is missing
     url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
     try:
+        # The seal first: a signing misconfiguration stops the start with its own message.
+        seal = await anyio.to_thread.run_sync(load_seal, settings)
         if embedded is not None:
             await ensure_database_exists(url)
         if settings.auto_migrate:
@@ -83,7 +87,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         if embedded is not None:
             embedded.stop()
         raise
-    runtime = _runtime(settings, url, engine, secret_key, embedded)
+    runtime = _runtime(settings, url, engine, secret_key, embedded, seal)
     # Gate workers import pikepdf and pyHanko (~0.5 s): pay it at start, not on the first upload.
     await runtime.pdf_gate.warm_up()
     return runtime
@@ -92,8 +96,10 @@ async def start_runtime(settings: Settings) -> Runtime:
 async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
     """What `cachet worker` needs: the database it was given, no HTTP side."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = load_secret_key(settings)
+    seal = await anyio.to_thread.run_sync(load_seal, settings)
     engine = create_engine(url, pool_size=settings.db_pool_size)
-    return _runtime(settings, url, engine, load_secret_key(settings), None)
+    return _runtime(settings, url, engine, secret_key, None, seal)
 
 
 def _runtime(
@@ -102,6 +108,7 @@ def _runtime(
     engine: AsyncEngine,
     secret_key: str,
     embedded: EmbeddedPostgres | None,
+    seal: Seal,
 ) -> Runtime:
     return Runtime(
         settings=settings,
@@ -113,6 +120,7 @@ def _runtime(
         clock=Clock(),
         mailer=build_mailer(settings),
         secrets=SecretBox(secret_key),
+        seal=seal,
         embedded_postgres=embedded,
     )
 
@@ -177,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (signing, webhooks):
         app.include_router(module.router)
+    app.include_router(pki.router)
     if settings.is_development:
         app.include_router(dev.router)
     _document_problems_in_openapi(app)

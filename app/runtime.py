@@ -12,6 +12,7 @@ from app.crypto import SecretBox
 from app.db import EmbeddedPostgres
 from app.notifications.mailer import Mailer
 from app.pdf.gate import PdfGate
+from app.signing.keys import Seal
 from app.storage.blobs import BlobStore
 
 
@@ -26,4 +27,5 @@ class Runtime:
     clock: Clock
     mailer: Mailer
     secrets: SecretBox
+    seal: Seal
     embedded_postgres: EmbeddedPostgres | None = None
