@@ -1,0 +1,370 @@
+"""PAdES operations on PDF files: signature fields, signatures (B-T), archive timestamps (B-LTA).
+
+Every function reads one file and writes another as an incremental update, so the input's bytes
+stay an exact prefix of the output and earlier signatures stay valid. They are synchronous
+(pyHanko's sync API runs its own event loop): call them from a worker thread, never from the
+service's event loop. Output appears at `target` only once complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from pyhanko.pdf_utils.generic import DictionaryObject
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.rw_common import PdfHandler
+from pyhanko.sign import signers
+from pyhanko.sign.fields import (
+    FieldMDPAction,
+    FieldMDPSpec,
+    MDPPerm,
+    SigFieldSpec,
+    SigSeedSubFilter,
+    append_signature_field,
+    enumerate_sig_fields,
+)
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers.pdf_signer import TimestampDSSContentSettings
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
+from pyhanko_certvalidator import ValidationContext
+
+from app.signing.appearance import CachetStampStyle, StampLook
+
+__all__ = [
+    "SEAL_FIELD",
+    "FieldAlreadySigned",
+    "FieldMissing",
+    "FieldSpec",
+    "SealLike",
+    "SignatureOrder",
+    "StampLook",
+    "add_archive_timestamp",
+    "add_signature_fields",
+    "seal_pdf",
+    "sign_field",
+    "signed_field_names",
+]
+
+SEAL_FIELD = "CachetSeal"
+MD_ALGORITHM = "sha256"
+
+
+class SealLike(Protocol):
+    """What signs and timestamps: app.signing.keys.Seal, or a test double of it."""
+
+    @property
+    def signer(self) -> signers.Signer: ...
+
+    @property
+    def timestamper(self) -> TimeStamper: ...
+
+    def validation_context(self) -> ValidationContext: ...
+
+
+class FieldMissing(LookupError):
+    """The PDF has no signature field by that name."""
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__(f"the PDF has no signature field named {field_name!r}")
+        self.field_name = field_name
+
+
+class FieldAlreadySigned(RuntimeError):
+    """The field already holds a signature: signing it again would be a second signature."""
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__(f"signature field {field_name!r} is already signed")
+        self.field_name = field_name
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """An empty signature field to create; `box` is (llx, lly, urx, ury) in PDF user space.
+
+    `lock_document` puts a /Lock on the field: once it is signed, the document admits only
+    archive updates (DSS, document timestamps). Give it to the last signer's field."""
+
+    name: str
+    page_index: int  # 0-based
+    box: tuple[float, float, float, float]
+    lock_document: bool = False
+
+
+@dataclass(frozen=True)
+class SignatureOrder:
+    """Who signs which field, and what the signature dictionary and the stamp say."""
+
+    field_name: str
+    signer_name: str
+    reason: str | None
+    location: str | None
+    contact_info: str | None
+    stamp: StampLook | None
+
+
+# --- fields -----------------------------------------------------------------------------
+
+
+def add_signature_fields(source: Path, target: Path, fields: Sequence[FieldSpec]) -> None:
+    """All fields in one incremental update, before any signature: pyHanko's diff policy
+    rejects fields added after a certification signature."""
+    with source.open("rb") as pdf_in, _replacing(target) as pdf_out:
+        writer = IncrementalPdfFileWriter(pdf_in)
+        for spec in fields:
+            append_signature_field(writer, _sig_field_spec(spec))
+        writer.write(pdf_out)  # type: ignore[no-untyped-call]
+
+
+def _sig_field_spec(spec: FieldSpec) -> SigFieldSpec:
+    lock = spec.lock_document
+    return SigFieldSpec(
+        sig_field_name=spec.name,
+        on_page=spec.page_index,
+        box=spec.box,  # type: ignore[arg-type]  # annotated as ints, takes any number
+        field_mdp_spec=FieldMDPSpec(FieldMDPAction.ALL) if lock else None,
+        doc_mdp_update_value=MDPPerm.NO_CHANGES if lock else None,
+    )
+
+
+def signed_field_names(source: Path) -> frozenset[str]:
+    """Names of the signature fields that hold a value (signatures and document timestamps):
+    what a retried job checks before signing again."""
+    with source.open("rb") as pdf_in:
+        reader = PdfFileReader(pdf_in)
+        return frozenset(name for name, _, _ in enumerate_sig_fields(reader, filled_status=True))
+
+
+# --- signatures -------------------------------------------------------------------------
+
+
+def sign_field(source: Path, target: Path, order: SignatureOrder, seal: SealLike) -> None:
+    """Fill the existing empty field with a PAdES B-T signature whose appearance is the stamp.
+
+    Raises FieldMissing or FieldAlreadySigned before writing anything."""
+    _sign(source, target, seal, order, existing_fields_only=True)
+
+
+def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None:
+    """The platform's invisible signature (B-T) in a new field, then an archive timestamp:
+    how the evidence PDF is sealed."""
+    if SEAL_FIELD in signed_field_names(source):
+        raise FieldAlreadySigned(SEAL_FIELD)
+    order = SignatureOrder(SEAL_FIELD, _seal_holder(seal), reason, None, None, stamp=None)
+    signed = target.with_name(f".{target.name}.{uuid.uuid4().hex}.signed")
+    try:
+        _sign(source, signed, seal, order, existing_fields_only=False)
+        add_archive_timestamp(signed, target, seal)
+    finally:
+        signed.unlink(missing_ok=True)
+
+
+def _seal_holder(seal: SealLike) -> str:
+    name: str = seal.signer.subject_name or "Cachet"
+    return name
+
+
+def _sign(
+    source: Path, target: Path, seal: SealLike, order: SignatureOrder, *, existing_fields_only: bool
+) -> None:
+    reserve: int | None = _reserved_hex_digits(seal)
+    while True:
+        try:
+            _sign_once(source, target, seal, order, existing_fields_only, reserve)
+            return
+        except SigningError as error:
+            # The reservation is generous, but a TSA may answer with an unusually large token
+            # (a longer chain): fall back to pyHanko's own (slower) estimate once.
+            if reserve is None or "larger than expected" not in str(error):
+                raise
+            reserve = None
+
+
+def _sign_once(
+    source: Path,
+    target: Path,
+    seal: SealLike,
+    order: SignatureOrder,
+    existing_fields_only: bool,
+    reserve: int | None,
+) -> None:
+    with source.open("rb") as pdf_in, _replacing(target) as pdf_out:
+        writer = IncrementalPdfFileWriter(pdf_in)
+        if existing_fields_only:
+            field: DictionaryObject | None = _field_to_fill(writer, order.field_name)
+        else:
+            field = _field_if_present(writer, order.field_name)
+        pdf_signer = signers.PdfSigner(
+            _signature_metadata(order, field),
+            signer=seal.signer,
+            timestamper=seal.timestamper,
+            stamp_style=_stamp_style(order, field),
+        )
+        pdf_signer.sign_pdf(
+            writer,
+            existing_fields_only=existing_fields_only,
+            bytes_reserved=reserve,
+            output=pdf_out,
+        )
+
+
+def _signature_metadata(
+    order: SignatureOrder, field: DictionaryObject | None
+) -> signers.PdfSignatureMetadata:
+    return signers.PdfSignatureMetadata(
+        field_name=order.field_name,
+        md_algorithm=MD_ALGORITHM,
+        subfilter=SigSeedSubFilter.PADES,
+        name=order.signer_name,
+        reason=order.reason,
+        location=order.location,
+        contact_info=order.contact_info,
+        # Match the field's /Lock, if any, or pyHanko logs a (harmless) conflict.
+        docmdp_permissions=_locked_permissions(field) or MDPPerm.FILL_FORMS,
+    )
+
+
+def _stamp_style(order: SignatureOrder, field: DictionaryObject | None) -> CachetStampStyle | None:
+    widget = _widget(field) if field is not None else None
+    size = _widget_size(widget) if widget is not None else None
+    if widget is None or size is None:
+        return None  # invisible: pyHanko draws nothing for a zero-size widget
+    look = order.stamp or StampLook(b"", None, order.signer_name, "en", with_text=True)
+    return CachetStampStyle(look=look, field_size=size, rotation=_page_rotation(widget))
+
+
+def _field_to_fill(handler: PdfHandler, field_name: str) -> DictionaryObject:
+    for _, value, field_ref in enumerate_sig_fields(handler, with_name=field_name):
+        if value is not None:
+            raise FieldAlreadySigned(field_name)
+        field: DictionaryObject = field_ref.get_object()
+        return field
+    raise FieldMissing(field_name)
+
+
+def _field_if_present(handler: PdfHandler, field_name: str) -> DictionaryObject | None:
+    try:
+        return _field_to_fill(handler, field_name)
+    except FieldMissing:
+        return None
+
+
+def _widget(field: DictionaryObject) -> DictionaryObject:
+    """The field's (first) widget annotation: pyHanko merges field and widget into one dict."""
+    kids = field.get("/Kids")
+    if kids:
+        widget: DictionaryObject = kids[0].get_object()
+        return widget
+    return field
+
+
+def _widget_size(widget: DictionaryObject) -> tuple[float, float] | None:
+    rect = widget.get("/Rect")
+    if rect is None:
+        return None
+    llx, lly, urx, ury = (float(value) for value in rect)
+    width, height = abs(urx - llx), abs(ury - lly)
+    return (width, height) if width and height else None
+
+
+def _page_rotation(widget: DictionaryObject) -> int:
+    """/Rotate of the widget's page, inherited through the page tree; 0 if the widget does not
+    name its page (every field this module creates does)."""
+    node = widget.get("/P")
+    for _ in range(64):
+        if node is None:
+            return 0
+        node = node.get_object()
+        if "/Rotate" in node:
+            return int(node["/Rotate"]) % 360
+        node = node.get("/Parent")
+    return 0
+
+
+def _locked_permissions(field: DictionaryObject | None) -> MDPPerm | None:
+    lock = field.get("/Lock") if field is not None else None
+    if lock is None or "/P" not in lock.get_object():
+        return None
+    return MDPPerm(int(lock.get_object()["/P"]))
+
+
+# --- signature size ---------------------------------------------------------------------
+
+_CMS_OVERHEAD = 1_536
+"""DER bytes beyond the certificates: signed attributes and a signature value up to RSA-4096."""
+
+_TSA_TOKEN_ALLOWANCE = 2_560
+"""DER bytes for the timestamp token; the test TSA's is 1,726 with its certificate."""
+
+
+def _reserved_hex_digits(seal: SealLike) -> int:
+    """Room for the CMS in /Contents, computed instead of pyHanko's dry-run signature (which
+    builds and signs a whole CMS only to measure it): twice the expected size, in hex digits.
+
+    With the test PKI (three RSA-2048 certificates) the CMS is 5.3 KB and this reserves 13 KB."""
+    certificates = [seal.signer.signing_cert, *seal.signer.cert_registry]
+    der_size = sum(len(cert.dump()) for cert in certificates if cert is not None)
+    expected = der_size + _CMS_OVERHEAD + _TSA_TOKEN_ALLOWANCE
+    return 2 * _round_up(2 * expected, 1024)
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+# --- archive timestamp ------------------------------------------------------------------
+
+
+def add_archive_timestamp(source: Path, target: Path, seal: SealLike) -> None:
+    """PAdES B-LTA: validation data for every signature and timestamp in the file (chains,
+    OCSP, CRLs) in a /DSS, then a document timestamp over it, in one incremental update."""
+    asyncio.run(_add_archive_timestamp(source, target, seal))
+
+
+async def _add_archive_timestamp(source: Path, target: Path, seal: SealLike) -> None:
+    context = seal.validation_context()
+    try:
+        with source.open("rb") as pdf_in, _replacing(target) as pdf_out:
+            reader = PdfFileReader(pdf_in)
+            paths: list[Any] = []
+            for embedded in reader.embedded_signatures:
+                paths += await collect_validation_info(embedded, context)
+            writer = IncrementalPdfFileWriter.from_reader(reader)
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, None, paths=paths, validation_context=context
+            )
+            await signers.PdfTimeStamper(seal.timestamper).async_timestamp_pdf(
+                writer,
+                MD_ALGORITHM,
+                validation_context=context,
+                # The TSA's own chain and revocation data join the same DSS, before the timestamp
+                # covers it; VRI entries cannot be written that way, and PAdES does not need them.
+                dss_settings=TimestampDSSContentSettings(update_before_ts=True, include_vri=False),
+                output=pdf_out,
+            )
+    finally:
+        await context.aclose()  # type: ignore[no-untyped-call]
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _replacing(target: Path) -> Iterator[IO[bytes]]:
+    """A readable and writable file (pyHanko reads back what it wrote) that becomes `target` only
+    if the block succeeds: a failed signature leaves no half-written PDF behind."""
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with partial.open("wb+") as stream:
+            yield stream
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
