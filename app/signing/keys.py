@@ -90,11 +90,14 @@ class CachedKeySigner(SimpleSigner):
         signing_cert: asn1_x509.Certificate,
         private_key: PrivateKeyTypes,
         chain: Iterable[asn1_x509.Certificate] = (),
+        *,
+        prefer_pss: bool = False,
     ) -> None:
         super().__init__(
             signing_cert=signing_cert,
             signing_key=translate_pyca_cryptography_key_to_asn1(private_key),
             cert_registry=SimpleCertificateStore.from_certs(list(chain)),  # type: ignore[no-untyped-call]
+            prefer_pss=prefer_pss,
         )
         self._private_key = private_key
 
