@@ -232,9 +232,10 @@ def plan_layout(
 
 
 def _legibility(plan: StampLayout) -> float:
-    # Text size times the image's linear size: neither may be sacrificed for the other.
+    # Neither may be sacrificed for the other, but the text (who signed, when) weighs a little
+    # more: in a 180 x 60 box this picks 7.9 pt text under a 69 x 23 signature.
     image = plan.image
-    return plan.text_size * math.sqrt(image.width * image.height) if image else 0.0
+    return plan.text_size**1.5 * math.sqrt(image.width * image.height) if image else 0.0
 
 
 def _side_by_side(

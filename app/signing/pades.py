@@ -49,6 +49,7 @@ __all__ = [
     "StampLook",
     "add_archive_timestamp",
     "add_signature_fields",
+    "reserved_contents_size",
     "seal_pdf",
     "sign_field",
     "signed_field_names",
@@ -175,7 +176,7 @@ def _seal_holder(seal: SealLike) -> str:
 def _sign(
     source: Path, target: Path, seal: SealLike, order: SignatureOrder, *, existing_fields_only: bool
 ) -> None:
-    reserve: int | None = _reserved_hex_digits(seal)
+    reserve: int | None = reserved_contents_size(seal)
     while True:
         try:
             _sign_once(source, target, seal, order, existing_fields_only, reserve)
@@ -305,7 +306,7 @@ _TSA_TOKEN_ALLOWANCE = 2_560
 """DER bytes for the timestamp token; the test TSA's is 1,726 with its certificate."""
 
 
-def _reserved_hex_digits(seal: SealLike) -> int:
+def reserved_contents_size(seal: SealLike) -> int:
     """Room for the CMS in /Contents, computed instead of pyHanko's dry-run signature (which
     builds and signs a whole CMS only to measure it): twice the expected size, in hex digits.
 

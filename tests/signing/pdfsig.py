@@ -4,6 +4,9 @@ pdfsig checks each signature's CMS against the bytes it covers, with NSS, trusti
 given. Two limits of poppler 22.12 (Debian 12) shape what this module reports:
 
 - Document timestamps (ETSI.RFC3161) are not validated at all ("not yet been verified").
+- Revocation is left to pyHanko: with OCSP on, pdfsig's verdict depends on whether the test
+  responder is still up (after it stops, NSS reports "issuer isn't Trusted"), so it runs with
+  -no-ocsp.
 - Its certificate verdict reads NSS's last error even when verification succeeded, so a chain
   NSS accepts is reported as "Unknown issue with Certificate or corrupted data" (checked with
   gdb: CERT_PKIXVerifyCert returns SECSuccess, the stale error is SEC_ERROR_EXTENSION_NOT_FOUND).
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SIGNATURE_VALID = "Signature is Valid."
+_UNSIGNED = "The signature form field is not signed."
 _CERTIFICATE_VERDICTS = {
     "Certificate is Trusted.": True,
     "Certificate issuer is unknown.": False,
@@ -62,7 +66,7 @@ class PdfsigSignature:
 
 
 def pdfsig_verdicts(pdf: Path, trusted_root_pem: Path) -> list[PdfsigSignature]:
-    """Every signature pdfsig finds in `pdf`, in file order; [] for a file without any."""
+    """Every signature pdfsig finds in `pdf`, in file order; empty signature fields are left out."""
     nss_dir = _nss_db_trusting(trusted_root_pem)
     result = subprocess.run(
         [_tool("pdfsig"), "-no-ocsp", "-nssdir", f"sql:{nss_dir}", str(pdf)],
@@ -84,6 +88,7 @@ def parse_pdfsig(output: str) -> list[PdfsigSignature]:
     return [
         _signature(int(number), body)
         for number, body in zip(blocks[1::2], blocks[2::2], strict=True)
+        if _UNSIGNED not in body
     ]
 
 
