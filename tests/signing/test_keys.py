@@ -12,8 +12,11 @@ import glob
 import io
 import logging
 import os
+import socket
 import stat
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 import httpx
 import pkcs11
 import pytest
+import uvicorn
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -109,6 +113,8 @@ def assert_pdfsig_accepts(pdf: Path, root_pem: Path) -> None:
     assert "Signature Field Name: Seal" in output, output
     seal_part = output.split("Signature Field Name: Seal", 1)[1].split("Signature #", 1)[0]
     assert "Signature Validation: Signature is Valid." in seal_part, output
+    # NSS builds the chain to the trusted root and asks the OCSP responder (certomancer's).
+    assert "Certificate Validation: Certificate is Trusted." in seal_part, output
 
 
 async def sign_and_check(seal: Seal, pdf: Path, root_pem: Path, *, lta: bool = False) -> None:
@@ -519,13 +525,52 @@ def test_pkcs11_mistakes_name_the_setting(
 # --- /pki routes ---------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
+    """An app of its own (the session app's seal is the test PKI's) behind a real uvicorn."""
+    app: FastAPI = create_app(settings.model_copy(update={"worker_in_process": False}))
+    async with app.router.lifespan_context(app):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110  (uvicorn offers no start event)
+            await asyncio.sleep(0.02)
+        try:
+            yield f"http://127.0.0.1:{port}", app.state.runtime
+        finally:
+            server.should_exit = True
+            await task
+
+
+def development_settings(settings: Settings, data_dir: Path) -> Settings:
+    no_key = dict.fromkeys(
+        (
+            "signing_key_file",
+            "signing_cert_file",
+            "signing_chain_file",
+            "signing_pkcs12_file",
+            "signing_pkcs11_module",
+            "tsa_url",
+        )
+    )
+    return settings.model_copy(update={**no_key, "data_dir": data_dir})
+
+
 async def test_root_crl_is_fresh_and_signed_by_the_development_root(
-    base_url: str, runtime: Runtime
+    settings: Settings, tmp_path: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with (
+        serving(development_settings(settings, tmp_path)) as (url, runtime),
+        httpx.AsyncClient(base_url=url) as client,
+    ):
         crl_response = await client.get("/pki/root.crl")
         root_response = await client.get("/pki/root.pem")
-    assert crl_response.status_code == 200
+    assert crl_response.status_code == 200, crl_response.text
     assert crl_response.headers["content-type"] == "application/pkix-crl"
     assert root_response.status_code == 200
     crl = x509.load_der_x509_crl(crl_response.content)
@@ -541,25 +586,21 @@ async def test_root_crl_is_fresh_and_signed_by_the_development_root(
 
 
 async def test_pki_routes_answer_404_when_a_real_key_is_configured(
-    settings: Settings, test_pki: TestPki
+    settings: Settings, test_pki: TestPki, tmp_path: Path
 ) -> None:
-    real_key = settings.model_copy(
+    real_key = development_settings(settings, tmp_path).model_copy(
         update={
             "signing_key_file": test_pki.seal_key_pem,
             "signing_cert_file": test_pki.seal_cert_pem,
             "signing_chain_file": test_pki.chain_pem,
             "tsa_url": test_pki.tsa_url,
-            "worker_in_process": False,
         }
     )
-    app: FastAPI = create_app(real_key)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://cachet") as client,
-    ):
-        assert app.state.runtime.seal.development_pki is None
+    async with serving(real_key) as (url, runtime), httpx.AsyncClient(base_url=url) as client:
+        assert runtime.seal.development_pki is None
         for path in ("/pki/root.crl", "/pki/root.pem"):
             response = await client.get(path)
             assert response.status_code == 404, response.text
             assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["type"].endswith("development_pki_not_found")
+    assert not (tmp_path / "pki").exists()

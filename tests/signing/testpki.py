@@ -8,17 +8,26 @@ loop, so it keeps answering while the tests' loop is busy or blocked in a sync p
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import threading
+import urllib.parse
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from asn1crypto import pem
+from asn1crypto import ocsp, pem
 from asn1crypto import x509 as asn1_x509
 from certomancer.integrations.aiohttp_animator import build_animator_app
-from certomancer.registry import ArchLabel, CertLabel, CertomancerConfig, KeyLabel
+from certomancer.registry import (
+    ArchLabel,
+    CertLabel,
+    CertomancerConfig,
+    KeyLabel,
+    ServiceLabel,
+)
 from certomancer.registry.pki_arch import PKIArchitecture
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -160,9 +169,22 @@ class Animator:
 
     async def _serve(self) -> None:
         app = build_animator_app({self._arch.arch_label: self._arch}, with_web_ui=False)
+        app.router.add_get("/{arch}/ocsp/{label}/{request:.+}", self._ocsp_get)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, self._sock).start()
+
+    async def _ocsp_get(self, request: web.Request) -> web.Response:
+        """OCSP over GET (RFC 6960 A.1), which NSS -- hence pdfsig -- uses for small requests;
+        certomancer's Animator only answers POST."""
+        label = ServiceLabel(request.match_info["label"])
+        der = base64.b64decode(urllib.parse.unquote(request.match_info["request"]))
+        # Whole seconds: NSS refuses GeneralizedTime with fractions ("Improperly formatted
+        # time string"), and certomancer's own (POST) route answers with microseconds.
+        at_time = datetime.now(UTC).replace(microsecond=0)
+        responder = self._arch.service_registry.summon_responder(label, at_time)
+        response = responder.build_ocsp_response(ocsp.OCSPRequest.load(der))
+        return web.Response(body=response.dump(), content_type="application/ocsp-response")
 
     def stop(self) -> None:
         if self._runner is not None:
