@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format openapi bench clean
+.PHONY: run test system-deps lint format openapi bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Cachet needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -18,8 +18,12 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 run: $(INSTALLED)
 	$(BIN)/cachet serve
 
-test: $(INSTALLED)
+test: $(INSTALLED) system-deps
 	$(BIN)/pytest
+
+# softhsm2, poppler-utils, libnss3-tools: installed as root, otherwise named with the command.
+system-deps:
+	@sh scripts/system-deps.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
