@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     pdf_gate_memory_bytes: int = 1024 * MIB
     stamp_text_max_length: int = 60
     json_body_limit_bytes: int = MIB
+    signature_image_max_bytes: int = Field(
+        default=512 * 1024, description="largest handwritten signature PNG accepted by /sign"
+    )
     idempotency_ttl_hours: int = 72
     log_level: str = "INFO"
 

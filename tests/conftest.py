@@ -16,6 +16,7 @@ from app.config import Environment, Settings
 from app.db import ensure_database_exists, start_embedded_postgres
 from app.main import create_app
 from app.runtime import Runtime
+from tests.signing.testpki import TestPki, start_test_pki
 from tests.sinks import MailSink, smtp_server
 from tests.support import ApiClient
 
@@ -47,7 +48,10 @@ def mail(smtp: tuple[MailSink, int]) -> MailSink:
 
 @pytest.fixture(scope="session")
 def settings(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory, smtp: tuple[MailSink, int]
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: tuple[MailSink, int],
+    test_pki: TestPki,
 ) -> Settings:
     return Settings(
         env=Environment.development,
@@ -61,6 +65,11 @@ def settings(
         job_retry_max_delay_seconds=0.5,
         job_heartbeat_timeout_seconds=4,
         sweep_interval_seconds=1,
+        # The platform seal and TSA of the certomancer test PKI, served on loopback.
+        signing_key_file=test_pki.seal_key_pem,
+        signing_cert_file=test_pki.seal_cert_pem,
+        signing_chain_file=test_pki.chain_pem,
+        tsa_url=test_pki.tsa_url,
     )
 
 
@@ -115,10 +124,6 @@ async def other_api(base_url: str, runtime: Runtime) -> AsyncIterator[ApiClient]
 @pytest.fixture
 def data_dir(settings: Settings) -> Path:
     return settings.data_dir
-
-
-# --- Signing: the certomancer test PKI (tests/signing/testpki.py) ---
-from tests.signing.testpki import TestPki, start_test_pki  # noqa: E402
 
 
 @pytest.fixture(scope="session")

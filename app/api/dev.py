@@ -4,11 +4,14 @@ OpenAPI document: the local mailbox, and the page a recipient's link opens."""
 from __future__ import annotations
 
 import html
+import io
+import math
 from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from app.api.deps import RuntimeDep, SessionDep
@@ -71,7 +74,7 @@ async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> 
     documents = "".join(
         f"<li>{html.escape(d.filename)} ({d.size_bytes} bytes)</li>" for d in envelope.documents
     )
-    action = "approve" if envelope.kind.value == "approval" else "decline"
+    action_call = _action_call(base, envelope.kind.value)
     body = f"""
 <p><strong>{html.escape(envelope.name or "Untitled envelope")}</strong>
  from {html.escape(sender_name(envelope))} — status <code>{envelope.status.value}</code>,
@@ -82,9 +85,39 @@ async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> 
   -d '{{"token": "{html.escape(token)}"}}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
 curl -s {base}/v1/signing/envelope -H "Authorization: Bearer $SESSION"
-curl -s -X POST {base}/v1/signing/{action} -H "Authorization: Bearer $SESSION" \\
-  -H 'Content-Type: application/json' -d '{{}}'</pre>"""
+{action_call}</pre>"""
     return HTMLResponse(_page("Cachet", body))
+
+
+def _action_call(base: str, kind: str) -> str:
+    if kind == "approval":
+        return (
+            f'curl -s -X POST {base}/v1/signing/approve -H "Authorization: Bearer $SESSION" \\\n'
+            "  -H 'Content-Type: application/json' -d '{}'"
+        )
+    return (
+        f"curl -s -o signature.png {base}/dev/sample-signature.png   # or your own PNG\n"
+        f'curl -s -X POST {base}/v1/signing/sign -H "Authorization: Bearer $SESSION" \\\n'
+        "  -H 'Content-Type: application/json' \\\n"
+        '  -d "{\\"consent\\": true, \\"signature_image\\": \\"$(base64 -w0 signature.png)\\"}"'
+    )
+
+
+@router.get("/dev/sample-signature.png")
+async def sample_signature() -> Response:
+    """A made-up handwritten signature, to try POST /v1/signing/sign without drawing one."""
+    return Response(await anyio.to_thread.run_sync(_sample_signature_png), media_type="image/png")
+
+
+def _sample_signature_png() -> bytes:
+    image = Image.new("RGBA", (360, 120), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    points = [(20 + x, 60 + int(30 * math.sin(x / 18)) - x // 12) for x in range(0, 320, 4)]
+    draw.line(points, fill=(20, 30, 110, 255), width=5, joint="curve")
+    draw.line([(40, 95), (320, 85)], fill=(20, 30, 110, 255), width=3)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 def _page(title: str, body: str) -> str:

@@ -23,7 +23,13 @@ from app.envelopes.models import Document, EnvelopeKind
 from app.envelopes.schemas import DocumentOut
 from app.envelopes.service import UploadedFile, envelope_too_large
 from app.envelopes.views import document_out
-from app.errors import BadRequest, UnsupportedDocument, UnsupportedMediaType, ValidationFailed
+from app.errors import (
+    BadRequest,
+    Conflict,
+    UnsupportedDocument,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from app.pdf.gate import PageGeometry, PdfInfo, PdfRejected
 from app.runtime import Runtime
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
@@ -49,7 +55,11 @@ Filename = Annotated[
 
 class Version(StrEnum):
     original = "original"
+    """As uploaded."""
     current = "current"
+    """The newest version: with the signature fields once sent, then with each signature."""
+    signed = "signed"
+    """The final version with its archive timestamp (PAdES B-LTA), once the envelope completed."""
 
 
 DOCUMENT_CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -57,17 +67,37 @@ DOCUMENT_CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         "description": "The bytes, with the media type recorded at upload",
     },
-    **problems(401, 404),
+    **problems(401, 404, 409),
 }
 
 
-def document_file(runtime: Runtime, document: Document) -> FileResponse:
+def version_sha256(document: Document, version: Version | None) -> str:
+    """Which bytes a version names; without one, the signed file once there is one."""
+    match version:
+        case Version.original:
+            return document.sha256
+        case Version.signed:
+            if document.signed_sha256 is None:
+                raise Conflict(
+                    "not_signed_yet",
+                    "The signed version exists once every signer has signed.",
+                )
+            return document.signed_sha256
+        case Version.current:
+            return document.current_sha256 or document.sha256
+    return document.signed_sha256 or document.current_sha256 or document.sha256
+
+
+def document_file(
+    runtime: Runtime, document: Document, version: Version | None = None
+) -> FileResponse:
+    sha256 = version_sha256(document, version)
     return FileResponse(
-        runtime.blobs.path_of(document.sha256),
+        runtime.blobs.path_of(sha256),
         media_type=document.content_type,
         filename=document.filename,
         headers={
-            "X-Content-SHA256": document.sha256,
+            "X-Content-SHA256": sha256,
             # Uploaded bytes are never to be run as a page of ours, whatever their media type.
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
@@ -223,11 +253,15 @@ async def get_document_content(
     session: SessionDep,
     principal: PrincipalDep,
     runtime: RuntimeDep,
-    version: Version = Version.current,
+    version: Annotated[
+        Version | None,
+        Query(description="default: `signed` once the envelope completed, else `current`"),
+    ] = None,
 ) -> FileResponse:
-    """The document's bytes. Until signing exists, `original` and `current` are the same."""
+    """The document's bytes, in the version asked for (409 `not_signed_yet` for `signed`
+    before the envelope completed)."""
     envelope = await service.get_envelope(session, principal, envelope_id)
-    return document_file(runtime, service.find_document(envelope, document_id))
+    return document_file(runtime, service.find_document(envelope, document_id), version)
 
 
 @router.delete(

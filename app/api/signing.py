@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
@@ -15,22 +15,26 @@ from app.api.documents import DOCUMENT_CONTENT_RESPONSES, document_file
 from app.api.problems import problems
 from app.envelopes.models import Envelope, EnvelopeKind, Recipient
 from app.envelopes.service import find_document, recipient_email
-from app.errors import DomainError, Unauthenticated
+from app.errors import DomainError, FieldError, Unauthenticated, ValidationFailed
 from app.evidence.service import Actor
+from app.storage.blobs import store_bytes
 from app.workflow import service
 from app.workflow.loading import load_envelope
 from app.workflow.mail import recipient_name, sender_name
+from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.schemas import (
     ApproveIn,
     DeclineIn,
     SessionIn,
     SessionOut,
+    SignIn,
     SigningDocument,
     SigningEnvelopeOut,
     SigningMe,
     SigningParticipant,
 )
 from app.workflow.sessions import authenticate_session, open_session, session_expires_at
+from app.workflow.signature_image import decode_signature_image
 
 router = APIRouter(prefix="/v1/signing", tags=["signing"])
 
@@ -130,10 +134,12 @@ async def open_signing_session(
     operation_id="getSigningEnvelope",
     responses=problems(401),
 )
-async def get_signing_envelope(who: ReadingDep) -> SigningEnvelopeOut:
+async def get_signing_envelope(who: ReadingDep, session: SessionDep) -> SigningEnvelopeOut:
     """What this recipient sees, and what they may do now (`me.actions`)."""
     envelope, me = who.envelope, who.recipient
     role = "signer" if envelope.kind is EnvelopeKind.signature else "approver"
+    is_signer = envelope.kind is EnvelopeKind.signature
+    request = await service.pending_signature(session, me) if is_signer else None
     return SigningEnvelopeOut(
         id=envelope.id,
         kind=envelope.kind,
@@ -148,7 +154,9 @@ async def get_signing_envelope(who: ReadingDep) -> SigningEnvelopeOut:
             position=me.position,
             role=role,
             status=me.status,
-            actions=_actions(envelope, me),
+            actions=_actions(envelope, me, request),
+            signature=_signature_state(request),
+            consent_text=service.consent_text(me) if is_signer else None,
         ),
         recipients=[
             SigningParticipant(
@@ -173,14 +181,24 @@ async def get_signing_envelope(who: ReadingDep) -> SigningEnvelopeOut:
     )
 
 
-def _actions(envelope: Envelope, recipient: Recipient) -> list[str]:
+def _actions(
+    envelope: Envelope, recipient: Recipient, request: SignatureRequest | None
+) -> list[Literal["approve", "sign", "decline"]]:
     try:
         service.require_turn(envelope, recipient)
     except DomainError:
         return []
     if envelope.kind is EnvelopeKind.approval:
         return ["approve", "decline"]
-    return ["decline"]
+    if request is not None:
+        return []
+    return ["sign", "decline"]
+
+
+def _signature_state(request: SignatureRequest | None) -> Literal["pending", "applied"] | None:
+    if request is None or request.status is SignatureRequestStatus.abandoned:
+        return None
+    return "applied" if request.status is SignatureRequestStatus.applied else "pending"
 
 
 @router.get(
@@ -205,7 +223,7 @@ async def get_signing_document_content(
 async def approve(body: ApproveIn, session: SessionDep, who: ActingDep) -> SigningEnvelopeOut:
     """Approve, when it is this recipient's turn (409 `not_your_turn` otherwise)."""
     await service.approve(session, who.step, who.envelope, who.recipient, body.comment)
-    return await get_signing_envelope(who)
+    return await get_signing_envelope(who, session)
 
 
 @router.post(
@@ -217,4 +235,41 @@ async def approve(body: ApproveIn, session: SessionDep, who: ActingDep) -> Signi
 async def decline(body: DeclineIn, session: SessionDep, who: ActingDep) -> SigningEnvelopeOut:
     """Decline with a reason: the envelope ends and the sender is told."""
     await service.decline(session, who.step, who.envelope, who.recipient, body.reason)
-    return await get_signing_envelope(who)
+    return await get_signing_envelope(who, session)
+
+
+@router.post(
+    "/sign",
+    response_model=SigningEnvelopeOut,
+    status_code=202,
+    operation_id="signEnvelope",
+    responses=problems(401, 409, 410, 422),
+)
+async def sign(
+    body: SignIn, session: SessionDep, who: ActingDep, runtime: RuntimeDep
+) -> SigningEnvelopeOut:
+    """Sign, when it is this signer's turn: records the consent and the handwritten image, then
+    a job signs every document (`me.signature` is `pending`, then `applied` and `me.status`
+    becomes `signed`; poll GET /envelope or wait for the `recipient.signed` webhook)."""
+    if not body.consent:
+        raise ValidationFailed(
+            "consent_required",
+            "Signing needs the signer's consent: send consent=true once they accepted it.",
+            [FieldError("/consent", "must be true")],
+        )
+    image = decode_signature_image(
+        body.signature_image, max_bytes=runtime.settings.signature_image_max_bytes
+    )
+    # Refused before the image is stored, so a refused request leaves nothing behind.
+    service.require_turn(who.envelope, who.recipient)
+    image_sha256 = await store_bytes(runtime.blobs, image.png, prefix="signature-image-")
+    await service.request_signature(
+        session,
+        who.step,
+        who.envelope,
+        who.recipient,
+        image_sha256=image_sha256,
+        image_size=(image.width, image.height),
+        method=service.SIGNING_METHOD,
+    )
+    return await get_signing_envelope(who, session)

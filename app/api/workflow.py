@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep, SettingsDep
@@ -17,8 +17,10 @@ from app.envelopes.models import Envelope, EnvelopeKind
 from app.envelopes.schemas import EnvelopeOut
 from app.envelopes.service import recipient_email
 from app.envelopes.views import envelope_out
+from app.errors import Conflict
 from app.evidence.service import envelope_events
 from app.notifications.content import EmailKind
+from app.signing.flow import prepare_documents
 from app.workflow import service
 from app.workflow.loading import load_envelope
 from app.workflow.mail import addressee_of, compose, recipient_name
@@ -87,6 +89,7 @@ async def send_envelope(
     principal: PrincipalDep,
     settings: SettingsDep,
     step: SenderStepDep,
+    runtime: RuntimeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Start the workflow: invites the first recipient only. Refused with every blocker if
@@ -104,6 +107,8 @@ async def send_envelope(
         return JSONResponse(replay.body, status_code=replay.status_code, headers=headers)
     envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
     await service.send(session, step, envelope)
+    if envelope.kind is EnvelopeKind.signature:
+        await prepare_documents(runtime.blobs, envelope)
     content = (await _after_change(session, envelope, settings)).model_dump(mode="json")
     await remember_answer(session, principal, call, status_code=200, body=content)
     return JSONResponse(content)
@@ -169,3 +174,35 @@ async def list_envelope_events(
     envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
     events = await envelope_events(session, envelope.id)
     return EnvelopeEvents(data=[EventOut.model_validate(e) for e in events])
+
+
+@router.get(
+    "/{envelope_id}/evidence",
+    operation_id="getEnvelopeEvidence",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The evidence PDF, sealed and timestamped by the platform",
+        },
+        **problems(401, 404, 409),
+    },
+)
+async def get_envelope_evidence(
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
+) -> FileResponse:
+    """The evidence PDF of a completed signature envelope: envelope, sender, recipients and how
+    each signer was authenticated, every event with time, IP and user agent, each document's
+    SHA-256 before and after, and the event chain's hashes (409 `evidence_not_ready` before)."""
+    envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
+    if envelope.evidence_sha256 is None:
+        raise Conflict(
+            "evidence_not_ready",
+            "The evidence PDF is made when a signature envelope completes.",
+        )
+    return FileResponse(
+        runtime.blobs.path_of(envelope.evidence_sha256),
+        media_type="application/pdf",
+        filename=f"evidence-{envelope.id}.pdf",
+        headers={"X-Content-SHA256": envelope.evidence_sha256},
+    )

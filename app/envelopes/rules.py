@@ -247,7 +247,8 @@ def _level_blockers(envelope: EnvelopeView) -> list[Blocker]:
         found.append(
             Blocker(
                 BlockerCode.level_not_available,
-                "this signature level cannot be sent yet by this Cachet version",
+                "only the simple level can be sent with this Cachet version; the eIDAS levels "
+                "(SMS code, identity check) are not built yet",
                 "/level",
             )
         )

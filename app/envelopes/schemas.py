@@ -128,7 +128,15 @@ class DocumentOut(ResponseBody):
     filename: str
     content_type: str
     size_bytes: int
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the bytes as uploaded (version `original`)")
+    current_sha256: str | None = Field(
+        default=None,
+        description="signature envelopes: the newest version (fields, then each signature)",
+    )
+    signed_sha256: str | None = Field(
+        default=None,
+        description="signature envelopes: the final, archive-timestamped version, once completed",
+    )
     page_count: int | None
     pages: list[PageOut] | None
     stamps: Literal["pending", "complete"] | None = Field(

@@ -29,7 +29,7 @@ from app.envelopes.service import EIDAS_LEVELS, budget_of, recipient_email, send
 
 # Levels this version can send. None yet: `simple` arrives with PAdES signing, the eIDAS
 # levels with their SMS and identity checks. Approval envelopes have no level and can be sent.
-AVAILABLE_LEVELS: frozenset[str] = frozenset()
+AVAILABLE_LEVELS: frozenset[str] = frozenset({"simple"})
 
 
 def envelope_blockers(envelope: Envelope) -> list[Blocker]:
@@ -143,6 +143,8 @@ def document_out(document: Document, kind: EnvelopeKind, signer_ids: list[str]) 
         content_type=document.content_type,
         size_bytes=document.size_bytes,
         sha256=document.sha256,
+        current_sha256=document.current_sha256,
+        signed_sha256=document.signed_sha256,
         page_count=document.page_count,
         pages=[PageOut.model_validate(p) for p in document.pages] if document.pages else None,
         stamps=badge,

@@ -11,11 +11,12 @@ from app.db import transaction
 from app.jobs.queue import enqueue
 from app.jobs.worker import SWEEP, JobSpec
 from app.runtime import Runtime
+from app.signing.flow import apply_signature_job
 from app.webhooks.delivery import deliver_endpoint
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.webhooks.service import DELIVER
 from app.workflow.mail import SEND_EMAIL, mark_email_failed, send_email_job
-from app.workflow.service import Step, due_envelope_ids, sweep_envelope
+from app.workflow.service import APPLY_SIGNATURE, Step, due_envelope_ids, sweep_envelope
 
 log = logging.getLogger(__name__)
 
@@ -65,4 +66,5 @@ JOB_SPECS = (
     JobSpec(SEND_EMAIL, send_email_job, on_exhausted=mark_email_failed),
     JobSpec(DELIVER, deliver_endpoint),
     JobSpec(SWEEP, sweep),
+    JobSpec(APPLY_SIGNATURE, apply_signature_job),
 )

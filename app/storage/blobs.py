@@ -125,3 +125,13 @@ class BlobStore:
                 path.unlink(missing_ok=True)
                 removed.append(path.name)
         return removed
+
+
+async def store_bytes(blobs: BlobStore, data: bytes, *, prefix: str) -> str:
+    """Write small bytes (a signature image) as a blob, off the event loop; returns the digest."""
+    path = blobs.scratch_path(prefix)
+    try:
+        await anyio.to_thread.run_sync(path.write_bytes, data)
+        return await anyio.to_thread.run_sync(blobs.adopt, path)
+    finally:
+        path.unlink(missing_ok=True)

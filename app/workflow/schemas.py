@@ -109,8 +109,18 @@ class SigningMe(ResponseBody):
     position: int
     role: Role
     status: RecipientStatus
-    actions: list[Literal["approve", "decline"]] = Field(
+    actions: list[Literal["approve", "sign", "decline"]] = Field(
         description="what this recipient may do now; empty when it is not their turn"
+    )
+    signature: Literal["pending", "applied"] | None = Field(
+        default=None,
+        description="signers only: `pending` from POST /sign until the job has signed every "
+        "document, then `applied` (the status becomes `signed` at the same moment)",
+    )
+    consent_text: str | None = Field(
+        default=None,
+        description="signers only: the statement to show beside the consent box; POST /sign "
+        "records exactly this text",
     )
 
 
@@ -134,3 +144,14 @@ class ApproveIn(RequestBody):
 
 class DeclineIn(RequestBody):
     reason: Reason
+
+
+class SignIn(RequestBody):
+    consent: bool = Field(
+        description="must be true: the signer ticked the box showing `me.consent_text`"
+    )
+    signature_image: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="the handwritten (or drawn) signature as a PNG, base64-encoded; a data URL "
+        "(`data:image/png;base64,...`, what canvas.toDataURL() gives) is accepted too. At most "
+        "`CACHET_SIGNATURE_IMAGE_MAX_BYTES` decoded bytes and 2000x2000 pixels."
+    )

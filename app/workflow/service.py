@@ -30,6 +30,7 @@ from app.envelopes.states import (
 from app.envelopes.views import envelope_blockers
 from app.errors import Conflict, FieldError, Gone, TooManyRequests, ValidationFailed
 from app.evidence.service import NO_ORIGIN, SYSTEM, Actor, Origin
+from app.jobs.queue import enqueue
 from app.notifications.content import EmailKind
 from app.workflow.events import EnvelopeRef, record
 from app.workflow.loading import load_envelope
@@ -39,6 +40,7 @@ from app.workflow.mail import (
     recipient_name,
     sender_addressee,
 )
+from app.workflow.models import SignatureRequest, SignatureRequestStatus
 
 
 @dataclass(frozen=True)
@@ -226,10 +228,83 @@ async def advance(session: AsyncSession, step: Step, envelope: Envelope) -> None
             )
 
 
+CONSENT_TEXT = {
+    "fr": "J'ai lu les documents et je les signe électroniquement. Je reconnais que cette "
+    "signature électronique a la même valeur que ma signature manuscrite.",
+    "en": "I have read the documents and I sign them electronically. I agree that this "
+    "electronic signature has the same value as my handwritten signature.",
+}
+
+
+def consent_text(recipient: Recipient) -> str:
+    return CONSENT_TEXT[recipient.locale.value]
+
+
+async def pending_signature(session: AsyncSession, recipient: Recipient) -> SignatureRequest | None:
+    return await session.scalar(
+        select(SignatureRequest).where(SignatureRequest.recipient_id == recipient.id)
+    )
+
+
+async def require_no_signature_request(session: AsyncSession, recipient: Recipient) -> None:
+    """Once a signer has consented, the job will sign: nothing else may happen in between."""
+    if await pending_signature(session, recipient) is not None:
+        raise Conflict(
+            "signature_in_progress",
+            "Your signature is being applied to the documents; it cannot be changed.",
+        )
+
+
+async def request_signature(
+    session: AsyncSession,
+    step: Step,
+    envelope: Envelope,
+    recipient: Recipient,
+    *,
+    image_sha256: str,
+    image_size: tuple[int, int],
+    method: str,
+) -> SignatureRequest:
+    """Records consent and image durably and queues the job that signs every document."""
+    require_turn(envelope, recipient)
+    if envelope.kind.value != "signature":
+        raise Conflict("wrong_action", "This envelope is approved, not signed.")
+    await require_no_signature_request(session, recipient)
+    request = SignatureRequest(
+        tenant_id=envelope.tenant_id,
+        envelope_id=envelope.id,
+        recipient_id=recipient.id,
+        status=SignatureRequestStatus.pending,
+        consent_text=consent_text(recipient),
+        method=method,
+        image_sha256=image_sha256,
+        image_width=image_size[0],
+        image_height=image_size[1],
+        ip=step.origin.ip,
+        user_agent=step.origin.user_agent,
+        requested_at=step.now,
+    )
+    session.add(request)
+    recipient.next_reminder_at = None
+    await session.flush()
+    await step.record(
+        session,
+        envelope,
+        "recipient.consented",
+        recipient_id=str(recipient.id),
+        consent_text=request.consent_text,
+        method=method,
+        signature_image_sha256=image_sha256,
+    )
+    await enqueue(session, APPLY_SIGNATURE, {"request_id": str(request.id)})
+    return request
+
+
 async def decline(
     session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient, reason: str
 ) -> None:
     require_turn(envelope, recipient)
+    await require_no_signature_request(session, recipient)
     move_recipient(recipient, RecipientStatus.declined)
     recipient.acted_at = step.now
     recipient.decline_reason = reason
@@ -259,6 +334,12 @@ async def _end(
         recipient.next_reminder_at = None
         if recipient.status in (RecipientStatus.waiting, *ACTIONABLE_RECIPIENT):
             move_recipient(recipient, RecipientStatus.skipped)
+
+
+APPLY_SIGNATURE = "signing.apply"
+"""The job that signs for one signer; its handler lives in app.signing.flow."""
+SIGNING_METHOD = "email_link"
+"""How a `simple`-level signer is authenticated: they hold the link emailed to them."""
 
 
 # --- scheduled work (the sweep) -----------------------------------------------------------

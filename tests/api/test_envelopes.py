@@ -39,12 +39,8 @@ async def test_create_signature_envelope_shows_defaults_and_readiness(api: ApiCl
     assert body["size"] == {"used_bytes": 0, "limit_bytes": 15_728_640}
     assert body["documents"] == [] and body["recipients"] == []
     assert body["ready_to_send"] is False
-    # `simple` becomes sendable with PAdES signing; until then the level blocks too.
-    assert [b["code"] for b in body["blockers"]] == [
-        "no_documents",
-        "no_recipients",
-        "level_not_available",
-    ]
+    # The default level, `simple`, can be sent: only the missing parts block.
+    assert [b["code"] for b in body["blockers"]] == ["no_documents", "no_recipients"]
     assert (await api.get_envelope(body["id"])) == body
 
 

@@ -46,10 +46,12 @@ async def test_send_refuses_with_every_blocker_and_changes_nothing(api: ApiClien
     assert [b["code"] for b in problem["blockers"]] == ["no_documents", "no_recipients"]
     assert (await api.get_envelope(approval["id"]))["status"] == "draft"
 
-    signature = await api.envelope(kind="signature")
+    # eIDAS levels are refused until identity checks and SMS codes exist.
+    signature = await api.envelope(kind="signature", level="eidas_advanced")
     await api.upload(signature["id"], make_pdf())
     refused = await api.post(f"/v1/envelopes/{signature['id']}/send")
     assert "level_not_available" in [b["code"] for b in refused.json()["blockers"]]
+    assert (await api.get_envelope(signature["id"]))["status"] == "draft"
 
 
 async def test_send_twice_is_a_conflict_and_a_sent_envelope_is_frozen(api: ApiClient) -> None:

@@ -1,0 +1,135 @@
+"""What goes into an envelope's evidence PDF, gathered from its rows and its event chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.envelopes.models import Envelope, EnvelopeKind, Recipient
+from app.envelopes.service import recipient_email, sender_email
+from app.evidence.models import Event
+from app.evidence.service import envelope_events, verify_events
+from app.signing.evidence_pdf import (
+    EvidenceDocument,
+    EvidenceEvent,
+    EvidenceRecipient,
+    EvidenceReport,
+    Party,
+)
+from app.tenants.models import Tenant
+from app.workflow.mail import recipient_name, sender_name
+from app.workflow.models import SignatureRequest
+
+METHOD_WORDS = {
+    "email_link": {"fr": "lien personnel envoyé par e-mail", "en": "personal link sent by email"},
+}
+_HIDDEN_DATA_KEYS = frozenset({"recipient_id"})
+
+
+async def build_evidence_report(
+    session: AsyncSession, envelope: Envelope, *, generated_at: datetime
+) -> EvidenceReport:
+    """Everything the report shows, read inside the transaction that completes the envelope."""
+    await session.flush()  # events recorded in this transaction belong in the report
+    events = await envelope_events(session, envelope.id)
+    requests = await _signature_requests(session, envelope)
+    locale = envelope.locale.value
+    tenant = await session.get(Tenant, envelope.tenant_id)
+    return EvidenceReport(
+        envelope_id=str(envelope.id),
+        envelope_name=envelope.name,
+        kind=envelope.kind.value,
+        level=envelope.level.value if envelope.level else None,
+        status=envelope.status.value,
+        tenant_name=tenant.name if tenant else None,
+        sender=Party(name=sender_name(envelope), email=sender_email(envelope)),
+        created_at=envelope.created_at,
+        sent_at=envelope.sent_at,
+        ended_at=envelope.ended_at,
+        recipients=[
+            _recipient(r, envelope, requests.get(r.id), locale) for r in envelope.recipients
+        ],
+        documents=[
+            EvidenceDocument(
+                filename=d.filename,
+                sha256_original=d.sha256,
+                sha256_signed=d.signed_sha256 or d.current_sha256,
+                size_bytes=d.size_bytes,
+                page_count=d.page_count,
+            )
+            for d in envelope.documents
+        ],
+        events=[_event(e, envelope) for e in events],
+        chain_head=events[-1].hash if events else "",
+        chain_verified=verify_events(events) is None,
+        generated_at=generated_at,
+        locale=locale,
+    )
+
+
+async def _signature_requests(
+    session: AsyncSession, envelope: Envelope
+) -> dict[Any, SignatureRequest]:
+    rows = await session.scalars(
+        select(SignatureRequest).where(SignatureRequest.envelope_id == envelope.id)
+    )
+    return {row.recipient_id: row for row in rows}
+
+
+def _recipient(
+    recipient: Recipient, envelope: Envelope, request: SignatureRequest | None, locale: str
+) -> EvidenceRecipient:
+    signer = envelope.kind is EnvelopeKind.signature
+    method = request.method if request else "email_link"
+    return EvidenceRecipient(
+        position=recipient.position,
+        name=recipient_name(recipient),
+        email=recipient_email(recipient),
+        role="signer" if signer else "approver",
+        status=recipient.status.value,
+        authentication_method=METHOD_WORDS.get(method, {}).get(locale, method),
+        acted_at=recipient.acted_at,
+        ip=request.ip if request else None,
+        user_agent=request.user_agent if request else None,
+    )
+
+
+def _event(event: Event, envelope: Envelope) -> EvidenceEvent:
+    return EvidenceEvent(
+        seq=event.sequence,
+        at=event.occurred_at,
+        type=event.type,
+        actor=_actor(event.actor, envelope),
+        ip=event.ip,
+        user_agent=event.user_agent,
+        details=_details(event.data),
+        hash=event.hash,
+        prev_hash=event.prev_hash,
+    )
+
+
+def _actor(actor: dict[str, Any], envelope: Envelope) -> str:
+    kind = actor.get("kind", "system")
+    if kind == "recipient":
+        who = next((r for r in envelope.recipients if str(r.id) == actor.get("id")), None)
+        name = recipient_name(who) if who else None
+        email = actor.get("email")
+        return f"{name} <{email}>" if name and email else (name or email or "recipient")
+    if kind == "system":
+        return "Cachet"
+    return f"{kind} {actor.get('id', '')}".strip()
+
+
+def _details(data: dict[str, Any]) -> str:
+    """One `key: value` line per datum; nested values as compact JSON."""
+    lines: Sequence[str] = [
+        f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+        for key, value in sorted(data.items())
+        if key not in _HIDDEN_DATA_KEYS and value is not None
+    ]
+    return "\n".join(lines)

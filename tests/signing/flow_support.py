@@ -1,0 +1,99 @@
+"""Driving signature envelopes over HTTP, and checking what comes out with pyHanko itself."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko_certvalidator import ValidationContext
+
+from tests.signing.testpki import TestPki
+from tests.support import ApiClient
+from tests.workflow.support import Recipient
+
+
+def signature_png(width: int = 300, height: int = 100, color: str = "navy") -> bytes:
+    """A 'handwritten' signature: a stroke on a transparent background."""
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    for x in range(10, width - 10):
+        y = height // 2 + int((height / 4) * ((x % 40) - 20) / 20)
+        for dy in range(-2, 3):
+            image.putpixel((x, min(max(y + dy, 0), height - 1)), _rgba(color))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _rgba(color: str) -> tuple[int, int, int, int]:
+    return {"navy": (0, 0, 128, 255), "red": (255, 0, 0, 255)}[color]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def sign(recipient: Recipient, png: bytes, *, consent: bool = True) -> httpx.Response:
+    return await recipient.post(
+        "/v1/signing/sign", json={"consent": consent, "signature_image": b64(png)}
+    )
+
+
+async def wait_until_signed(recipient: Recipient, *, within: float = 60) -> dict[str, Any]:
+    """Polls the recipient's view until the signing job has finished for them."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        view = await recipient.view()
+        if view["me"]["status"] == "signed":
+            return view
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not signed within {within} s: {view['me']}")
+        await asyncio.sleep(0.1)
+
+
+async def put_stamp(
+    api: ApiClient, envelope_id: str, document_id: str, recipient_id: str, **box: Any
+) -> None:
+    body = {"page": 1, "x": 50, "y": 600, "width": 180, "height": 60, "style": "plain", **box}
+    url = f"/v1/envelopes/{envelope_id}/documents/{document_id}/stamps/{recipient_id}"
+    response = await api.put(url, json=body)
+    assert response.status_code in (200, 201), response.text
+
+
+@dataclass(frozen=True)
+class Verdict:
+    field: str
+    kind: str
+    bottom_line: bool
+    summary: str
+
+
+async def pyhanko_verdicts(pdf: bytes, pki: TestPki) -> list[Verdict]:
+    """Every signature and document timestamp, validated offline against the test root."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    verdicts = []
+    for embedded in reader.embedded_signatures:
+        context = ValidationContext(trust_roots=[pki.root], allow_fetching=True)
+        if embedded.sig_object_type == "/DocTimeStamp":
+            ts_status = await async_validate_pdf_timestamp(embedded, validation_context=context)
+            good = ts_status.valid and ts_status.intact and ts_status.trusted
+            verdicts.append(Verdict(embedded.field_name, "timestamp", good, ts_status.summary()))
+        else:
+            status = await async_validate_pdf_signature(embedded, signer_validation_context=context)
+            verdicts.append(
+                Verdict(embedded.field_name, "signature", status.bottom_line, status.summary())
+            )
+    return verdicts
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
