@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
 from tests.sinks import MailSink
 from tests.support import ApiClient, make_pdf
-from tests.workflow.support import open_invitation, send
+from tests.workflow.support import Recipient, open_invitation, send
 
 SIGNERS = [
     ("Zoë", "Müller", "zoe.sig@example.com"),
@@ -132,6 +133,14 @@ async def test_three_signers_two_documents_end_to_end(
         await _check_valid(signed, test_pki, tmp_path, f"final-{position}.pdf", signatures=3)
         kinds = [v.kind for v in await pyhanko_verdicts(signed, test_pki)]
         assert kinds[-1] == "timestamp"  # B-LTA: the archive timestamp comes last
+    # A signer's link still opens the envelope: what they download now is the signed version.
+    first = finished["recipients"][0]["id"]
+    async with Recipient(base_url=base_url, timeout=30) as signer:
+        opened = await signer.open(runtime.secrets.link_token(uuid.UUID(first)))
+        assert opened.status_code == 201, opened.text
+        for document_id in documents:
+            copy = await signer.get(f"/v1/signing/documents/{document_id}/content")
+            assert copy.content == await _content(api, envelope["id"], document_id, "signed")
     # Completion emails: to the sender and to every signer.
     await mail.wait_for("sender@example.com", within=10)
     for _, _, email in SIGNERS:
