@@ -1,18 +1,17 @@
 """poppler's pdfsig as an independent second opinion on our signatures.
 
 pdfsig checks each signature's CMS against the bytes it covers, with NSS, trusting only the root
-given. Two limits of poppler 22.12 (Debian 12) shape what this module reports:
+given, and asks the signer certificate's OCSP responder. Limits of poppler 22.12 (Debian 12):
 
 - Document timestamps (ETSI.RFC3161) are not validated at all ("not yet been verified").
-- Revocation is left to pyHanko: with OCSP on, pdfsig's verdict depends on whether the test
-  responder is still up (after it stops, NSS reports "issuer isn't Trusted"), so it runs with
-  -no-ocsp.
-- Its certificate verdict reads NSS's last error even when verification succeeded, so a chain
-  NSS accepts is reported as "Unknown issue with Certificate or corrupted data" (checked with
-  gdb: CERT_PKIXVerifyCert returns SECSuccess, the stale error is SEC_ERROR_EXTENSION_NOT_FOUND).
-  So `certificate_trusted` is True or False only when pdfsig names a definite outcome, and None
-  for that generic answer; an unknown or untrusted issuer, a revoked or an expired certificate
-  still come out as False.
+- Its certificate verdict is NSS's *last error*, read even when verification succeeded (checked
+  with gdb: CERT_PKIXVerifyCert returns SECSuccess). Only a successful OCSP check leaves that
+  error cleared, so "Certificate is Trusted" needs a live responder; without OCSP (-no-ocsp, or
+  the responder down) a good chain comes out as "Unknown issue with Certificate or corrupted
+  data" or "issuer isn't Trusted". NSS caches OCSP answers per process, so within one pdfsig
+  run only the *first* signature of a given certificate gets a trustworthy verdict; the later
+  ones show the generic answer. `certificate_trusted` is None for the generic answer, and still
+  False for a definite failure (unknown issuer, revoked, expired).
 """
 
 from __future__ import annotations
@@ -65,11 +64,14 @@ class PdfsigSignature:
         return _CERTIFICATE_VERDICTS.get(self.certificate_status)
 
 
-def pdfsig_verdicts(pdf: Path, trusted_root_pem: Path) -> list[PdfsigSignature]:
+def pdfsig_verdicts(
+    pdf: Path, trusted_root_pem: Path, *, ocsp: bool = True
+) -> list[PdfsigSignature]:
     """Every signature pdfsig finds in `pdf`, in file order; empty signature fields are left out."""
     nss_dir = _nss_db_trusting(trusted_root_pem)
+    options = [] if ocsp else ["-no-ocsp"]
     result = subprocess.run(
-        [_tool("pdfsig"), "-no-ocsp", "-nssdir", f"sql:{nss_dir}", str(pdf)],
+        [_tool("pdfsig"), *options, "-nssdir", f"sql:{nss_dir}", str(pdf)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -201,7 +201,7 @@ def test_signed_field_names_of_an_unsigned_pdf_is_empty(tmp_path: Path) -> None:
 
 def _assert_valid(pdf: Path, pki: TestPki, seal: Seal, *, signatures: int, timestamps: int) -> None:
     """pyHanko: every signature's bottom_line with its timestamp, every document timestamp valid,
-    intact and trusted. pdfsig: every signature valid, no certificate rejected."""
+    intact and trusted. pdfsig: every signature valid, its certificate trusted."""
     regular, document_timestamps = _pyhanko_verdicts(pdf, seal)
     assert len(regular) == signatures and len(document_timestamps) == timestamps
     for field, status in regular:
@@ -213,10 +213,15 @@ def _assert_valid(pdf: Path, pki: TestPki, seal: Seal, *, signatures: int, times
 
     verdicts = {v.field: v for v in pdfsig_verdicts(pdf, pki.root_pem)}
     assert set(verdicts) == {field for field, _ in regular} | {f for f, _ in document_timestamps}
-    for field, _ in regular:
+    for index, (field, _) in enumerate(regular):
         verdict = verdicts[field]
         assert verdict.valid, verdict.raw
-        assert verdict.certificate_trusted is not False, verdict.raw
+        # NSS checks chain and OCSP; poppler 22.12 reports it reliably only for the first
+        # signature by a certificate (see tests/signing/pdfsig.py), and never a failure.
+        if index == 0:
+            assert verdict.certificate_trusted is True, verdict.raw
+        else:
+            assert verdict.certificate_trusted is not False, verdict.raw
         assert verdict.signer == "Cachet Test Seal"
         assert verdict.signature_type == "ETSI.CAdES.detached"
 
