@@ -24,6 +24,7 @@ from app.api import (
     signing,
     stamps,
     users,
+    validations,
     webhooks,
     workflow,
 )
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (signing, webhooks):
         app.include_router(module.router)
     app.include_router(pki.router)
+    app.include_router(validations.router)
     if settings.is_development:
         app.include_router(dev.router)
     _document_problems_in_openapi(app)

@@ -1,4 +1,5 @@
-"""A cap on request bodies everywhere but the document upload, which has its own budget.
+"""A cap on request bodies everywhere but the streamed file bodies (document upload, PDF
+validation), which have their own limits.
 
 JSON bodies here are a few kilobytes; without a cap a client could make the server buffer an
 arbitrarily large one before validation even starts.
@@ -13,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.problems import problem_response
 from app.errors import PayloadTooLarge
 
-_UPLOAD_PATH = re.compile(r"^/v1/envelopes/[^/]+/documents/?$")
+# Streamed file bodies with their own size limit: document uploads and PDFs to validate.
+_UPLOAD_PATH = re.compile(r"^/v1/(envelopes/[^/]+/documents|validations)/?$")
 
 
 class BodyTooLarge(PayloadTooLarge):

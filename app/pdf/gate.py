@@ -12,6 +12,9 @@ Failure handling:
 - a worker died (SIGXCPU, OOM, crash)        -> the executor fails every task in flight with
   BrokenProcessPool, including innocent ones; a task that was not alone on the pool is retried
   once in a private one-worker pool, so only the culprit ends as "too_complex".
+
+Besides the gate's own check, run() offers the same caps to other work on a file that passed
+it (signature validation: pyHanko's diff analysis of a hostile file can be slow).
 """
 
 import asyncio
@@ -20,9 +23,11 @@ import math
 import multiprocessing
 import pathlib
 import resource
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pikepdf
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -40,6 +45,8 @@ __all__ = [
     "RejectionCode",
     "inspect_pdf",
 ]
+
+T = TypeVar("T")
 
 # forkserver, not fork: the parent runs an event loop and threads, whose locks a forked child
 # would inherit in whatever state they were in.
@@ -62,10 +69,14 @@ def _warm_up_parsers() -> None:
     PdfFileReader(buffer, strict=True).root["/Pages"]
 
 
-def _inspect_in_worker(path: str, limits: GateLimits) -> PdfInfo:
-    _arm_cpu_limit(limits.cpu_seconds)
+def _inspect_in_worker(path: str, limits: GateLimits, allow_signatures: bool) -> PdfInfo:
+    return inspect_pdf(pathlib.Path(path), limits, allow_signatures=allow_signatures)
+
+
+def _call_in_worker(cpu_seconds: int, function: Callable[..., T], *args: object) -> T:
+    _arm_cpu_limit(cpu_seconds)
     try:
-        return inspect_pdf(pathlib.Path(path), limits)
+        return function(*args)
     finally:
         _disarm_cpu_limit()
 
@@ -115,27 +126,39 @@ class PdfGate:
         """Start every worker now (optional), so the first uploads do not pay for it."""
         await asyncio.gather(*map(asyncio.wrap_future, _start_workers(self._pool)))
 
-    async def check(self, path: pathlib.Path) -> PdfInfo:
-        """Inspect the PDF at `path` in a worker; raise PdfRejected if it is refused."""
+    async def check(self, path: pathlib.Path, *, allow_signatures: bool = False) -> PdfInfo:
+        """Inspect the PDF at `path` in a worker; raise PdfRejected if it is refused.
+
+        Signed files are refused ("already_signed") unless allow_signatures is set, which is
+        for files that are validated, never signed.
+        """
+        return await self.run(_inspect_in_worker, str(path), self._limits, allow_signatures)
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        """Call function(*args) in a worker, under the gate's CPU, wall-clock and memory caps.
+
+        function and args must pickle (a module-level function, plain values). Exceeding a cap
+        raises PdfRejected("too_complex"); whatever the function raises is raised here.
+        """
         async with self._slots:
             pool = self._pool
             pool.in_flight += 1
             try:
-                return await self._run(pool, path)
+                return await self._run(pool, function, args)
             except BrokenProcessPool:
                 alone = pool.in_flight == 1
                 self._replace(pool, kill=True)
                 if alone:
                     raise _too_complex("the worker process died (CPU limit or crash)") from None
-                return await self._check_in_private_pool(path)
+                return await self._run_in_private_pool(function, args)
             except TimeoutError:
                 self._replace(pool, kill=True)
                 raise _too_complex(
-                    f"inspection took longer than {self._limits.wall_seconds} s"
+                    f"processing the file took longer than {self._limits.wall_seconds} s"
                 ) from None
             except MemoryError:
                 self._replace(pool, kill=False)
-                raise _too_complex("inspection ran out of memory") from None
+                raise _too_complex("processing the file ran out of memory") from None
             finally:
                 pool.in_flight -= 1
 
@@ -144,19 +167,23 @@ class PdfGate:
         executor = self._pool.executor
         await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
-    async def _run(self, pool: _Pool, path: pathlib.Path) -> PdfInfo:
+    async def _run(self, pool: _Pool, function: Callable[..., T], args: tuple[object, ...]) -> T:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(pool.executor, _inspect_in_worker, str(path), self._limits)
+        future = loop.run_in_executor(
+            pool.executor, _call_in_worker, self._limits.cpu_seconds, function, *args
+        )
         return await asyncio.wait_for(future, timeout=self._limits.wall_seconds)
 
-    async def _check_in_private_pool(self, path: pathlib.Path) -> PdfInfo:
+    async def _run_in_private_pool(self, function: Callable[..., T], args: tuple[object, ...]) -> T:
         """Second chance for a task whose worker died under someone else's upload."""
         pool = self._new_pool(1)
         pool.in_flight = 1
         try:
-            return await self._run(pool, path)
+            return await self._run(pool, function, args)
         except (BrokenProcessPool, TimeoutError, MemoryError):
-            raise _too_complex("inspection exceeded the gate's CPU, time or memory limit") from None
+            raise _too_complex(
+                "processing the file exceeded the gate's CPU, time or memory limit"
+            ) from None
         finally:
             _kill_workers(pool.executor)
 

@@ -19,17 +19,23 @@ _ACTIVE_ACTIONS = frozenset({"/JavaScript", "/Launch", "/RichMediaExecute", "/Im
 _SIGNATURE_TYPES = frozenset({"/Sig", "/DocTimeStamp"})
 
 
-def scan_document(pdf: pikepdf.Pdf, budget: DecodeBudget) -> None:
-    """Raise PdfRejected for the first forbidden feature found, or for a decompression bomb."""
-    _check_catalog(pdf.Root)
+def scan_document(
+    pdf: pikepdf.Pdf, budget: DecodeBudget, *, allow_signatures: bool = False
+) -> None:
+    """Raise PdfRejected for the first forbidden feature found, or for a decompression bomb.
+
+    allow_signatures lets signatures and DocMDP /Perms through: a file sent to be validated is
+    expected to be signed, and is only read, never signed again.
+    """
+    _check_catalog(pdf.Root, allow_signatures=allow_signatures)
     for obj in pdf.objects:
         for dictionary in _dictionaries_within(obj):
-            _check_dictionary(dictionary)
+            _check_dictionary(dictionary, allow_signatures=allow_signatures)
         if isinstance(obj, pikepdf.Stream):
             budget.measure(obj)
 
 
-def _check_catalog(root: pikepdf.Object) -> None:
+def _check_catalog(root: pikepdf.Object, *, allow_signatures: bool) -> None:
     open_action = root.get("/OpenAction")
     if isinstance(open_action, pikepdf.Dictionary) and (
         _name(open_action, "/S") != "/GoTo" or "/Next" in open_action
@@ -45,7 +51,7 @@ def _check_catalog(root: pikepdf.Object) -> None:
     if isinstance(acro_form, pikepdf.Dictionary) and "/XFA" in acro_form:
         raise PdfRejected("xfa", "the document has an XFA form")
     perms = root.get("/Perms")
-    if isinstance(perms, pikepdf.Dictionary) and len(perms.keys()) > 0:
+    if isinstance(perms, pikepdf.Dictionary) and len(perms.keys()) > 0 and not allow_signatures:
         raise PdfRejected("already_signed", "the document carries DocMDP or usage-rights /Perms")
 
 
@@ -72,7 +78,7 @@ def _is_direct_container(value: object) -> bool:
     return isinstance(value, pikepdf.Dictionary | pikepdf.Array) and not value.is_indirect
 
 
-def _check_dictionary(dictionary: pikepdf.Object) -> None:
+def _check_dictionary(dictionary: pikepdf.Object, *, allow_signatures: bool) -> None:
     keys = dictionary.keys()
     action = _name(dictionary, "/S") if "/S" in keys else None
     if action in _ACTIVE_ACTIONS:
@@ -88,7 +94,7 @@ def _check_dictionary(dictionary: pikepdf.Object) -> None:
         raise PdfRejected("embedded_files", "the document has a file attachment annotation")
     if _is_embedded_file(dictionary, keys):
         raise PdfRejected("embedded_files", "the document has embedded files")
-    if _is_signature(dictionary, keys):
+    if not allow_signatures and _is_signature(dictionary, keys):
         raise PdfRejected("already_signed", "the document already carries a signature")
 
 

@@ -25,9 +25,13 @@ _HEADER = b"%PDF-"
 # the structure; the syntax of content streams is left to whatever renders them.
 
 
-def inspect_pdf(path: pathlib.Path, limits: GateLimits) -> PdfInfo:
+def inspect_pdf(
+    path: pathlib.Path, limits: GateLimits, *, allow_signatures: bool = False
+) -> PdfInfo:
     """Accept the PDF at `path` and describe its pages, or raise PdfRejected.
 
+    Uploads refuse signed files ("already_signed"); allow_signatures accepts them, for files
+    that are only to be validated. Every other check stays the same.
     MemoryError is left to propagate: the worker pool turns it into "too_complex".
     """
     _require_header(path)
@@ -36,7 +40,7 @@ def inspect_pdf(path: pathlib.Path, limits: GateLimits) -> PdfInfo:
             _require_size_within(pdf, limits)
             _require_no_structural_repair(pdf, path)
             _require_strict_pyhanko_parse(path)
-            scan_document(pdf, DecodeBudget(limits))
+            scan_document(pdf, DecodeBudget(limits), allow_signatures=allow_signatures)
             pages = tuple(page_geometry(page.obj) for page in pdf.pages)
         except pikepdf.PdfError as exc:  # qpdf resolves objects lazily, so errors surface late
             raise_if_out_of_memory(exc)
