@@ -75,10 +75,10 @@ def gate_limits(settings: Settings) -> GateLimits:
 async def start_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret_key = load_secret_key(settings)  # fail before anything starts if it is missing
+    # Before the database too: a signing misconfiguration stops the start with its own message.
+    seal = await anyio.to_thread.run_sync(load_seal, settings)
     url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
     try:
-        # The seal first: a signing misconfiguration stops the start with its own message.
-        seal = await anyio.to_thread.run_sync(load_seal, settings)
         if embedded is not None:
             await ensure_database_exists(url)
         if settings.auto_migrate:
