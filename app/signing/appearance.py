@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,6 +170,58 @@ class _StampFont(GlyphAccumulator):
             obj_stream=obj_stream,
         )
         self.hb_font = hb.Font(hb.Face(variant.shaping_bytes))
+
+    def shape_line(self, line: str) -> ShapedLine:
+        """Shape each direction run on its own (HarfBuzz shapes one direction at a time) and
+        chain them: every run's operators end with the text cursor after its last glyph."""
+        ops, width = [], 0.0
+        for run, direction in visual_runs(line):
+            self.writing_direction = direction
+            shaped = self.shape(run)
+            ops.append(shaped.graphics_ops)
+            width += shaped.x_advance
+        self.writing_direction = None
+        return ShapedLine(b" ".join(ops), width)
+
+
+@dataclass(frozen=True)
+class ShapedLine:
+    graphics_ops: bytes  # text-showing operators at TEXT_SIZE, from the line's start
+    width_em: float
+
+
+def visual_runs(line: str) -> list[tuple[str, str]]:
+    """The line cut where the writing direction changes, runs in display order, each with its
+    direction ("ltr" or "rtl"): a Hebrew or Arabic name inside a French line reads right to
+    left. A simplified Unicode bidi algorithm: the first strong character sets the base
+    direction, a neutral between two characters of one direction takes it, else the base's;
+    no nesting, so digits inside a right-to-left run are reversed with it."""
+    strong = [_strong_direction(char) for char in line]
+    for index, char in enumerate(line):
+        if unicodedata.bidirectional(char) == "NSM" and index:
+            strong[index] = strong[index - 1]  # a combining mark follows its base letter
+    base = next((d for d in strong if d is not None), "ltr")
+    resolved = [d or _neutral_direction(strong, i, base) for i, d in enumerate(strong)]
+    runs: list[tuple[str, str]] = []
+    for char, direction in zip(line, resolved, strict=True):
+        if runs and runs[-1][1] == direction:
+            runs[-1] = (runs[-1][0] + char, direction)
+        else:
+            runs.append((char, direction))
+    return runs[::-1] if base == "rtl" else runs
+
+
+def _strong_direction(char: str) -> str | None:
+    kind = unicodedata.bidirectional(char)
+    if kind in ("R", "AL"):
+        return "rtl"
+    return "ltr" if kind == "L" else None
+
+
+def _neutral_direction(strong: Sequence[str | None], index: int, base: str) -> str:
+    before = next((d for d in reversed(strong[:index]) if d is not None), base)
+    after = next((d for d in strong[index + 1 :] if d is not None), base)
+    return before if before == after else base
 
 
 # --- layout -----------------------------------------------------------------------------
@@ -420,8 +473,8 @@ class StampAppearance(TextStamp):
         font = (
             _StampFont(self._writer, _loaded_fonts().for_text(self._lines)) if self._lines else None
         )
-        shaped = [font.shape(line) for line in self._lines] if font else []
-        widest = max((s.x_advance for s in shaped), default=0.0)
+        shaped = [font.shape_line(line) for line in self._lines] if font else []
+        widest = max((s.width_em for s in shaped), default=0.0)
         text = TextBlock(max(widest, 0.5), len(shaped)) if shaped else None
         aspect = self._image.width / self._image.height if self._image else None
         plan = plan_layout(width, height, aspect, text)
@@ -457,7 +510,9 @@ class StampAppearance(TextStamp):
             where.y,
         )
 
-    def _draw_text(self, font: _StampFont, shaped: Sequence[Any], plan: StampLayout) -> bytes:
+    def _draw_text(
+        self, font: _StampFont, shaped: Sequence[ShapedLine], plan: StampLayout
+    ) -> bytes:
         assert plan.text is not None
         self.set_resource(ResourceType.FONT, pdf_name("/F1"), font.as_resource())
         scale = plan.text_size / TEXT_SIZE
@@ -465,7 +520,7 @@ class StampAppearance(TextStamp):
         ops = [b"0.1 0.1 0.1 rg"]
         baseline = block.y + block.height - ASCENT * plan.text_size
         for line in shaped:
-            line_width = line.x_advance * plan.text_size
+            line_width = line.width_em * plan.text_size
             x = block.x + (block.width - line_width) / 2 if plan.centred_lines else block.x
             ops.append(
                 b"q %g 0 0 %g %g %g cm BT /F1 %g Tf %s ET Q"

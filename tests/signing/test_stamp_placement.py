@@ -17,7 +17,14 @@ import pytest
 from PIL import Image, ImageChops
 
 from app.envelopes.rules import Box, display_box_to_user_space
-from app.signing.appearance import MAX_TEXT_SIZE, Rect, StampLayout, TextBlock, plan_layout
+from app.signing.appearance import (
+    MAX_TEXT_SIZE,
+    Rect,
+    StampLayout,
+    TextBlock,
+    plan_layout,
+    visual_runs,
+)
 from app.signing.keys import Seal
 from app.signing.pades import FieldSpec, SignatureOrder, StampLook, add_signature_fields, sign_field
 from tests.signing.samples import (
@@ -156,6 +163,24 @@ def test_text_goes_beside_the_image_in_a_wide_box_and_below_it_in_a_tall_one() -
     tall = plan_layout(120, 150, 3.0, TYPICAL_TEXT)
 
     assert _is_beside(wide) and not _is_beside(tall)
+
+
+@pytest.mark.parametrize(
+    ("line", "runs"),
+    [
+        ("Signé par Ana Li", [("Signé par Ana Li", "ltr")]),
+        ("Signé par אבי כהן", [("Signé par ", "ltr"), ("אבי כהן", "rtl")]),
+        ("Signed by محمد علي", [("Signed by ", "ltr"), ("محمد علي", "rtl")]),
+        ("נקרא ואושר", [("נקרא ואושר", "rtl")]),
+        # Right-to-left base: runs in display order, right to left.
+        ("נקרא ואושר OK", [("OK", "ltr"), ("נקרא ואושר ", "rtl")]),
+        ("e\u0301te\u0301", [("e\u0301te\u0301", "ltr")]),  # combining marks stay put
+    ],
+)
+def test_lines_are_cut_into_direction_runs_for_shaping(
+    line: str, runs: list[tuple[str, str]]
+) -> None:
+    assert visual_runs(line) == runs
 
 
 def _inside(rect: Rect, width: float, height: float) -> bool:
