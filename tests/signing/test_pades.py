@@ -14,6 +14,7 @@ from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus
 
+from app.signing import pades
 from app.signing.keys import Seal
 from app.signing.pades import (
     SEAL_FIELD,
@@ -170,6 +171,23 @@ def test_the_signature_space_is_reserved_up_front_with_room_to_spare(
     # Our size, not pyHanko's dry-run estimate, and at least twice what was needed.
     assert reserved * 2 == reserved_contents_size(seal)
     assert reserved >= 2 * actual
+
+
+def test_a_reservation_too_small_falls_back_to_pyhankos_estimate(
+    tmp_path: Path, test_pki: TestPki, seal: Seal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pades, "reserved_contents_size", lambda seal: 2048)
+    prepared = tmp_path / "fields.pdf"
+    add_signature_fields(text_pdf(tmp_path / "original.pdf"), prepared, FIELDS[:1])
+    signed = tmp_path / "signed.pdf"
+    sign_field(prepared, signed, order("Signer1", SIGNERS[0]), seal)
+
+    _assert_valid(signed, test_pki, seal, signatures=1, timestamps=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fields.pdf",
+        "original.pdf",
+        "signed.pdf",
+    ]
 
 
 def test_the_checks_reject_a_signed_file_changed_by_one_byte(
