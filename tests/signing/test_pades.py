@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from asn1crypto.crl import CertificateList
+from asn1crypto.ocsp import OCSPResponse
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus
+from pyhanko_certvalidator import ValidationContext
 
 from app.signing import pades
 from app.signing.keys import Seal
@@ -98,6 +102,29 @@ def test_three_sequential_signatures_then_an_archive_timestamp(
     dss = _dss(archived)
     assert len(dss["/Certs"]) >= 4  # seal, intermediate, root, TSA
     assert len(dss["/OCSPs"]) >= 1 and len(dss["/CRLs"]) >= 1
+    _assert_valid_offline_from_the_dss(archived, test_pki)
+
+
+def _assert_valid_offline_from_the_dss(pdf: Path, pki: TestPki) -> None:
+    """B-LTA's point: with no network, and revocation data *required* for every certificate,
+    what the file carries is enough for every signature and timestamp."""
+    with _reader(pdf) as reader:
+        dss = DocumentSecurityStore.read_dss(reader)
+        for embedded in reader.embedded_signatures:
+            context = ValidationContext(
+                trust_roots=[pki.root],
+                other_certs=list(dss.load_certs()),
+                crls=[CertificateList.load(ref.get_object().data) for ref in dss.crls],
+                ocsps=[OCSPResponse.load(ref.get_object().data) for ref in dss.ocsps],
+                allow_fetching=False,
+                revocation_mode="require",
+            )
+            if embedded.sig_object_type == "/DocTimeStamp":
+                timestamp = validate_pdf_timestamp(embedded, validation_context=context)
+                assert timestamp.valid and timestamp.intact and timestamp.trusted, timestamp
+            else:
+                status = validate_pdf_signature(embedded, signer_validation_context=context)
+                assert status.bottom_line, (embedded.field_name, status.summary())
 
 
 def test_signing_a_signed_field_again_raises_and_writes_nothing(tmp_path: Path, seal: Seal) -> None:
