@@ -26,18 +26,18 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus.doctemplate import NotAtTopPageBreak
 
 FONT_NAME = "CachetDejaVuSans"
-# The packaged copy is the one CI and production have; the Debian path serves a development
-# checkout until the package ships it.
-_FONT_CANDIDATES = (
-    Path(__file__).parent / "fonts" / "DejaVuSans.ttf",
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-)
+# Shipped with the package (unmodified, licence beside it): hosts need no system fonts.
+FONT_PATH = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
 
 PAGE_SIZE = A4
 MARGIN = 18 * mm
+BOTTOM_MARGIN = MARGIN + 6 * mm  # the footer line sits in the extra space
 CONTENT_WIDTH = PAGE_SIZE[0] - 2 * MARGIN
+# What a page holds: reportlab's frame pads each side by 6 points.
+FRAME_HEIGHT = PAGE_SIZE[1] - MARGIN - BOTTOM_MARGIN - 2 * 6
 NO_VALUE = "—"
 
 
@@ -113,7 +113,7 @@ def render_evidence_pdf(report: EvidenceReport) -> bytes:
         leftMargin=MARGIN,
         rightMargin=MARGIN,
         topMargin=MARGIN,
-        bottomMargin=MARGIN + 6 * mm,
+        bottomMargin=BOTTOM_MARGIN,
         title=f"{words['title']} {report.envelope_id}",
         author="Cachet",
         creator="Cachet",
@@ -402,15 +402,8 @@ def _font() -> str:
     """Registers the embedded Unicode font once per process; returns its name."""
     with _font_lock:
         if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(FONT_NAME, str(_font_path())))
+            pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_PATH)))
     return FONT_NAME
-
-
-def _font_path() -> Path:
-    for candidate in _FONT_CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    raise RuntimeError(f"no DejaVuSans.ttf for the evidence PDF (looked in {_FONT_CANDIDATES})")
 
 
 # -- Story -----------------------------------------------------------------------------------
@@ -527,7 +520,7 @@ def _document_row(
     pages = NO_VALUE if document.page_count is None else str(document.page_count)
     return [
         _Cell(_markup(document.filename), styles.cell),
-        _Cell(hashes, styles.hash),
+        _Unbroken(hashes, styles.hash),
         _Cell(_byte_count(document.size_bytes, words), styles.cell),
         _Cell(pages, styles.cell),
     ]
@@ -573,7 +566,7 @@ def _event_row(event: EvidenceEvent, words: Mapping[str, str], styles: _Styles) 
         _Cell(f"{_utc(event.at)}<br/>{_markup(event.type)}", styles.cell),
         _Cell(actor_origin, styles.cell),
         _Cell(_markup(event.details), styles.cell),
-        _Cell(chain, styles.hash),
+        _Unbroken(chain, styles.hash),
     ]
 
 
@@ -615,6 +608,10 @@ _KEY_VALUE_STYLE = TableStyle(
     ]
 )
 
+# _LongTable estimates row heights from these.
+_CELL_PADDING_X = 3
+_CELL_PADDING_Y = 2
+
 _GRID_STYLE = TableStyle(
     [
         ("GRID", (0, 0), (-1, -1), 0.4, _GRID_LINE),
@@ -623,10 +620,10 @@ _GRID_STYLE = TableStyle(
         ("FONTNAME", (0, 0), (-1, -1), FONT_NAME),
         ("BACKGROUND", (0, 0), (-1, 0), _HEADER_FILL),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PADDING_X),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_PADDING_X),
+        ("TOPPADDING", (0, 0), (-1, -1), _CELL_PADDING_Y),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), _CELL_PADDING_Y),
     ]
 )
 
@@ -636,12 +633,98 @@ def _grid(
     rows: Sequence[Sequence[Flowable]],
     widths: Sequence[float],
     styles: _Styles,
-) -> Table:
+) -> _LongTable:
     """A table whose header row repeats on every page it runs onto."""
     header_row = [_Cell(escape(label), styles.header) for label in header]
-    table = Table([header_row, *rows], colWidths=list(widths), repeatRows=1, hAlign="LEFT")
-    table.setStyle(_GRID_STYLE)
-    return table
+    return _LongTable(header_row, list(rows), widths)
+
+
+_UNBOUNDED = 1e9
+
+
+class _LongTable(Flowable):  # type: ignore[misc]
+    """A table of many rows, handed to reportlab about a page of rows at a time.
+
+    reportlab's Table re-measures every row still to place at each page break, which made a
+    log of 1,000 events take seconds (quadratic). Table still does the layout, the repeated
+    header and the splitting of rows.
+
+    A row that fits on a page moves whole to the next page; a taller one (a long comment) is
+    cut where the page ends, as it could never fit anywhere.
+    """
+
+    def __init__(
+        self, header: Sequence[Flowable], rows: list[Sequence[Flowable]], widths: Sequence[float]
+    ) -> None:
+        super().__init__()
+        self._header = header
+        self._rows = rows
+        self._widths = list(widths)
+        self._whole: Table | None = None
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        if len(self._window(availHeight)) < len(self._rows):
+            self._whole = None
+            return availWidth, availHeight + 1  # cannot all fit: the frame will call split()
+        self._whole = self._table(self._rows)
+        width, height = self._whole.wrap(availWidth, availHeight)
+        return width, height
+
+    def draw(self) -> None:
+        assert self._whole is not None, "drawn without fitting"
+        self._whole.drawOn(self.canv, 0, 0)
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        window = self._window(availHeight)
+        crossing = self._row_height(self._header) + self._row_height(window[-1])
+        table = self._table(window, cut_rows=crossing > FRAME_HEIGHT)
+        parts = table.split(availWidth, availHeight)
+        if not parts:
+            return []  # not even one row here: the next frame
+        placed = parts[0]
+        # What Table left over (perhaps the rest of a split row), after its repeated header.
+        left_over = parts[1]._cellvalues[1:] if len(parts) > 1 else []
+        rest = [*left_over, *self._rows[len(window) :]]
+        if not rest:
+            return [placed]
+        # The rest starts on the next page: were there space left here, its repeated header
+        # would show up under this part.
+        return [placed, NotAtTopPageBreak(), _LongTable(self._header, rest, self._widths)]
+
+    def _window(self, height: float) -> list[Sequence[Flowable]]:
+        """The rows that fit in `height`, by estimate, plus the first one that does not."""
+        used = self._row_height(self._header)
+        for count, row in enumerate(self._rows, start=1):
+            used += self._row_height(row)
+            if used > height:
+                return self._rows[:count]
+        return self._rows
+
+    def _row_height(self, row: Sequence[Flowable]) -> float:
+        # Subtracted as Table does, so the float matches and _Cell's cached layout is reused.
+        heights = (
+            _cell_height(cell, width - _CELL_PADDING_X - _CELL_PADDING_X)
+            for cell, width in zip(row, self._widths, strict=True)
+        )
+        return max(heights) + _CELL_PADDING_Y + _CELL_PADDING_Y
+
+    def _table(self, rows: Sequence[Sequence[Flowable]], *, cut_rows: bool = False) -> Table:
+        table = Table(
+            [self._header, *rows],
+            colWidths=self._widths,
+            repeatRows=1,
+            splitByRow=0 if cut_rows else 1,
+            splitInRow=1,  # also the fallback when no whole row fits in an empty page
+            hAlign="LEFT",
+        )
+        table.setStyle(_GRID_STYLE)
+        return table
+
+
+def _cell_height(cell: Flowable | Sequence[Flowable], width: float) -> float:
+    """A cell is one flowable, or, once Table has handled it, a tuple of flowables."""
+    parts = cell if isinstance(cell, tuple | list) else (cell,)
+    return sum(float(part.wrap(width, _UNBOUNDED)[1]) for part in parts)
 
 
 class _Cell(Paragraph):  # type: ignore[misc]
@@ -655,10 +738,21 @@ class _Cell(Paragraph):  # type: ignore[misc]
     _wrapped_size: tuple[float, float] = (0.0, 0.0)
 
     def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
-        if availWidth != self._wrapped_width:
+        # Paragraph.split() drops the layout when it declines to split: then lay out again.
+        if availWidth != self._wrapped_width or not hasattr(self, "blPara"):
             self._wrapped_size = super().wrap(availWidth, availHeight)
             self._wrapped_width = availWidth
         return self._wrapped_size
+
+
+class _Unbroken(_Cell):
+    """A cell never cut across pages: a hash read in two halves, pages apart, helps nobody.
+
+    When a tall row must be cut above such a cell's end, the whole row moves on instead.
+    """
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        return []
 
 
 # -- Pages -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
+from reportlab.lib.units import mm
 
 from app.evidence.chain import GENESIS_HASH, ChainedEvent, chain_hash
 from app.signing.evidence_pdf import (
@@ -256,6 +257,60 @@ def test_five_hundred_events_paginate(tmp_path: Path) -> None:
     assert elapsed < 15
 
 
+@dataclasses.dataclass(frozen=True)
+class Word:
+    left: float
+    top: float
+    right: float
+    bottom: float
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    width: float
+    height: float
+    words: list[Word]
+
+
+PAGE_BOXES = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.DOTALL)
+WORD_BOX = re.compile(
+    r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+)
+
+
+def word_boxes(path: Path) -> list[Page]:
+    """Every word poppler finds, with its box (y grows downwards)."""
+    layout = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    return [
+        Page(
+            float(width),
+            float(height),
+            [
+                Word(float(left), float(top), float(right), float(bottom), text)
+                for left, top, right, bottom, text in WORD_BOX.findall(body)
+            ],
+        )
+        for width, height, body in PAGE_BOXES.findall(layout)
+    ]
+
+
+def assert_inside_margins(path: Path) -> None:
+    """Content stays in the text frame; the footer band holds only the footer line."""
+    pages = word_boxes(path)
+    for number, page in enumerate(pages, start=1):
+        footer_top = page.height - MARGIN - 2 * mm
+        footer = [word.text for word in page.words if word.top >= footer_top]
+        content = [word for word in page.words if word.top < footer_top]
+        assert " ".join(footer).endswith(f"{ENVELOPE_ID} · page {number} / {len(pages)}")
+        assert all(word.left >= MARGIN - 1 for word in page.words)
+        assert all(word.right <= page.width - MARGIN + 1 for word in page.words)
+        assert all(word.top >= MARGIN - 1 for word in content)
+        assert all(word.bottom <= page.height - MARGIN - 6 * mm + 1 for word in content)
+
+
 def test_nothing_is_drawn_outside_the_margins(tmp_path: Path) -> None:
     unbroken = "x" * 400
     base = make_report(events=4)
@@ -276,17 +331,71 @@ def test_nothing_is_drawn_outside_the_margins(tmp_path: Path) -> None:
     )
     path = write(render_evidence_pdf(report), tmp_path)
 
-    layout = subprocess.run(
-        ["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    page_width = float(re.findall(r'<page width="([\d.]+)"', layout)[0])
-    left = [float(x) for x in re.findall(r'<word xMin="([\d.]+)"', layout)]
-    right = [float(x) for x in re.findall(r'xMax="([\d.]+)"', layout)]
-
-    assert len(right) > 100
-    assert min(left) >= MARGIN - 1
-    assert max(right) <= page_width - MARGIN + 1
+    assert sum(len(page.words) for page in word_boxes(path)) > 100
+    assert_inside_margins(path)
     assert unbroken in squeezed(pdf_text(path))
+
+
+def test_an_event_taller_than_a_page_continues_on_the_next(tmp_path: Path) -> None:
+    # A decline reason or comment has no length limit: it must not make the PDF fail.
+    base = make_report(events=3)
+    long_reason = " ".join(f"mot{index}" for index in range(6000))
+    tall = dataclasses.replace(base.events[1], details=long_reason)
+    report = dataclasses.replace(base, events=[base.events[0], tall, base.events[2]])
+    path = write(render_evidence_pdf(report), tmp_path)
+
+    text = pdf_text(path)
+    # Every word once and in order, across page breaks (which put the footer and header between).
+    assert re.findall(r"\bmot(\d+)\b", text) == [str(index) for index in range(6000)]
+    positions = [squeezed(text).index(event.hash) for event in report.events]
+    assert positions == sorted(positions)
+    assert len(word_boxes(path)) > 5
+    assert_inside_margins(path)
+
+
+def test_rows_of_every_height_keep_their_order_and_margins(tmp_path: Path) -> None:
+    # Rows from one line to more than a page, so page breaks fall everywhere in and between.
+    base = make_report(events=60)
+    events = [
+        dataclasses.replace(event, details=" ".join(["détail"] * (index * 37 % 900)))
+        for index, event in enumerate(base.events)
+    ]
+    path = write(render_evidence_pdf(dataclasses.replace(base, events=events)), tmp_path)
+
+    text = squeezed(pdf_text(path))
+    positions = [text.index(event.hash + "précédente:") for event in events]
+    assert positions == sorted(positions)
+    assert text.count("détail") == sum(index * 37 % 900 for index in range(60))
+    assert_inside_margins(path)
+    pages = [squeezed(page) for page in pdf_text(path).split("\f")]
+    # A hash is never cut across pages, and a page never shows the table header twice.
+    assert all(any(event.hash in page for page in pages) for event in events)
+    assert all(page.count("Date(UTC)ettype") <= 1 for page in pages)
+
+
+@pytest.mark.parametrize("extra_words", range(0, 36, 4))
+def test_a_row_cut_at_a_page_end_keeps_its_hashes_together(
+    extra_words: int, tmp_path: Path
+) -> None:
+    # One row grows a line at a time, so the page end falls at every height of the next row's
+    # hash cell; the row after it is taller than a page and must be cut there.
+    base = make_report(events=10)
+    sizes = {4: 62 + extra_words, 8: 3000}
+    events = [
+        dataclasses.replace(event, details=" ".join(["détail"] * sizes.get(index, 62)))
+        for index, event in enumerate(base.events)
+    ]
+    path = write(render_evidence_pdf(dataclasses.replace(base, events=events)), tmp_path)
+
+    text = pdf_text(path)
+    pages = [squeezed(page) for page in text.split("\f")]
+    cut = [
+        event.seq
+        for event in events
+        if not any(f"{event.hash}précédente:{event.prev_hash}" in page for page in pages)
+    ]
+    assert cut == []
+    assert text.count("détail") == sum(sizes.get(index, 62) for index in range(10))
 
 
 def test_control_characters_and_missing_glyphs_do_not_break_rendering(tmp_path: Path) -> None:
