@@ -176,17 +176,14 @@ def _seal_holder(seal: SealLike) -> str:
 def _sign(
     source: Path, target: Path, seal: SealLike, order: SignatureOrder, *, existing_fields_only: bool
 ) -> None:
-    reserve: int | None = reserved_contents_size(seal)
-    while True:
-        try:
-            _sign_once(source, target, seal, order, existing_fields_only, reserve)
-            return
-        except SigningError as error:
-            # The reservation is generous, but a TSA may answer with an unusually large token
-            # (a longer chain): fall back to pyHanko's own (slower) estimate once.
-            if reserve is None or "larger than expected" not in str(error):
-                raise
-            reserve = None
+    try:
+        _sign_once(source, target, seal, order, existing_fields_only, reserved_contents_size(seal))
+    except SigningError as error:
+        # The reservation is generous, but a TSA may answer with an unusually large token
+        # (a longer chain): then pyHanko's own, slower estimate, once.
+        if "larger than expected" not in str(error):
+            raise
+        _sign_once(source, target, seal, order, existing_fields_only, None)
 
 
 def _sign_once(
