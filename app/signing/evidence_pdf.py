@@ -730,8 +730,8 @@ def _cell_height(cell: Flowable | Sequence[Flowable], width: float) -> float:
 class _Cell(Paragraph):  # type: ignore[misc]
     """A table cell's paragraph, laid out once per width.
 
-    At every page break reportlab re-measures all the rows still to place; with hundreds of
-    events that made rendering quadratic. A cell's lines depend only on its width.
+    Each row is measured several times (estimating a page of rows, then by Table, then again
+    for what is left after a page break); a cell's lines depend only on its width.
     """
 
     _wrapped_width: float | None = None
