@@ -409,36 +409,30 @@ async def measure_in_process(
 # --- part 2: the API's stall during a 15 MB signing, real service ----------------------------
 
 
-@dataclass
-class Probe:
-    """GET /healthz every PROBE_EVERY on its own connection; latencies in seconds."""
+@contextlib.asynccontextmanager
+async def probing(client: httpx.AsyncClient, path: str = "/healthz") -> AsyncIterator[list[float]]:
+    """GET `path` every PROBE_EVERY while the block runs; yields the latencies, in seconds.
+    Stopped between requests, never cancelled in one: a request cancelled mid-flight can
+    leave the client's only connection unusable for the next window."""
+    window: list[float] = []
+    stop = asyncio.Event()
 
-    client: httpx.AsyncClient
-    path: str = "/healthz"
-    latencies: list[float] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
+    async def run() -> None:
         due = time.perf_counter()
-        while True:
+        while not stop.is_set():
             start = time.perf_counter()
-            (await self.client.get(self.path)).raise_for_status()
-            self.latencies.append(time.perf_counter() - start)
+            (await client.get(path)).raise_for_status()
+            window.append(time.perf_counter() - start)
             due = max(due + PROBE_EVERY, time.perf_counter())
-            await asyncio.sleep(due - time.perf_counter())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), due - time.perf_counter())
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[list[float]]:
-        """Probes while the block runs; yields the latencies of this window."""
-        window: list[float] = []
-        self.latencies = window
-        self._task = asyncio.create_task(self._run())
-        try:
-            yield window
-        finally:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    task = asyncio.create_task(run())
+    try:
+        yield window
+    finally:
+        stop.set()
+        await task
 
 
 def probe_client(url: str) -> httpx.AsyncClient:
@@ -497,7 +491,7 @@ class StallRun:
     service: RunningService
     api: httpx.AsyncClient
     browser: httpx.AsyncClient
-    probe: Probe
+    probe: httpx.AsyncClient  # one connection, for the probe alone
     png: bytes
     stall: Stall = field(default_factory=Stall)
 
@@ -517,11 +511,11 @@ async def sign_envelope(run: StallRun, envelope: SentEnvelope, kind: str) -> Non
             stall.job_seconds[name].append(time.perf_counter() - start)
             continue
         if index == 0 and kind == "warm":
-            async with run.probe.running() as window:
+            async with probing(run.probe) as window:
                 await idle_polling(run.browser, session, IDLE_PROBE_SECONDS)
             stall.windows["idle"] += window
         with RssSampler(run.service.pid) as rss:
-            async with run.probe.running() as window:
+            async with probing(run.probe) as window:
                 start = time.perf_counter()
                 await post_sign(run.browser, session, run.png)
                 await until_signed(run.browser, session)
@@ -540,10 +534,10 @@ async def measure_stall(service: RunningService, bare_url: str, pdf: bytes, roun
         probe_client(service.url) as probed,
         probe_client(bare_url) as bare,
     ):
-        run = StallRun(service, api, browser, Probe(probed), signature_png())
+        run = StallRun(service, api, browser, probed, signature_png())
         for index, kind in enumerate(["cold"] + ["warm"] * rounds + ["unprobed"]):
             await sign_envelope(run, await sent_envelope(api, pdf, f"stall{index}"), kind)
-        async with Probe(bare, path="/docs").running() as window:
+        async with probing(bare, "/docs") as window:
             await asyncio.sleep(IDLE_PROBE_SECONDS)
         run.stall.windows["bare"] = window
     return run.stall
