@@ -106,10 +106,10 @@ def _action_call(base: str, kind: str) -> str:
 @router.get("/dev/sample-signature.png")
 async def sample_signature() -> Response:
     """A made-up handwritten signature, to try POST /v1/signing/sign without drawing one."""
-    return Response(await anyio.to_thread.run_sync(_sample_signature_png), media_type="image/png")
+    return Response(await anyio.to_thread.run_sync(sample_signature_png), media_type="image/png")
 
 
-def _sample_signature_png() -> bytes:
+def sample_signature_png() -> bytes:
     image = Image.new("RGBA", (360, 120), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     points = [(20 + x, 60 + int(30 * math.sin(x / 18)) - x // 12) for x in range(0, 320, 4)]

@@ -492,22 +492,22 @@ class StampAppearance(TextStamp):
         width, height = self._size
         match self._rotation:
             case 90:
-                return b"0 1 -1 0 %g 0 cm" % width
+                return b"0 1 -1 0 %s 0 cm" % _num(width)
             case 180:
-                return b"-1 0 0 -1 %g %g cm" % (width, height)
+                return b"-1 0 0 -1 %s %s cm" % (_num(width), _num(height))
             case 270:
-                return b"0 -1 1 0 0 %g cm" % height
+                return b"0 -1 1 0 0 %s cm" % _num(height)
         return b""
 
     def _draw_image(self, where: Rect) -> bytes:
         assert self._image is not None
         image_ref = pil_image(_downscaled(self._image, where), self._writer)
         self.set_resource(ResourceType.XOBJECT, pdf_name("/Handwritten"), image_ref)
-        return b"q %g 0 0 %g %g %g cm /Handwritten Do Q" % (
-            where.width,
-            where.height,
-            where.x,
-            where.y,
+        return b"q %s 0 0 %s %s %s cm /Handwritten Do Q" % (
+            _num(where.width),
+            _num(where.height),
+            _num(where.x),
+            _num(where.y),
         )
 
     def _draw_text(
@@ -523,8 +523,22 @@ class StampAppearance(TextStamp):
             line_width = line.width_em * plan.text_size
             x = block.x + (block.width - line_width) / 2 if plan.centred_lines else block.x
             ops.append(
-                b"q %g 0 0 %g %g %g cm BT /F1 %g Tf %s ET Q"
-                % (scale, scale, x, baseline, TEXT_SIZE, line.graphics_ops)
+                b"q %s 0 0 %s %s %s cm BT /F1 %s Tf %s ET Q"
+                % (
+                    _num(scale),
+                    _num(scale),
+                    _num(x),
+                    _num(baseline),
+                    _num(TEXT_SIZE),
+                    line.graphics_ops,
+                )
             )
             baseline -= LEADING * plan.text_size
         return b" ".join(ops)
+
+
+def _num(value: float) -> bytes:
+    """A PDF number: fixed-point, since PDF has no exponent notation (%g writes 1e-14 for the
+    rounding noise of a layout, which viewers reject as an unknown operator)."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return (text if text not in ("", "-0") else "0").encode()

@@ -64,7 +64,7 @@ async def _ready_envelope(api: ApiClient, tag: str) -> tuple[dict[str, Any], lis
                 added["id"],
                 x=20 + 190 * index,
                 y=400,
-                width=170,
+                width=180,
                 **style,
             )
     return envelope, documents, recipients
@@ -90,6 +90,18 @@ async def _check_valid(
     by_pdfsig = [s for s in reported if s.field not in timestamps]
     assert len(by_pdfsig) == signatures, by_pdfsig
     assert all(s.valid and s.certificate_trusted is not False for s in by_pdfsig), by_pdfsig
+    await asyncio.to_thread(_renders_cleanly, tmp_path / name)
+
+
+def _renders_cleanly(pdf: Path) -> None:
+    """poppler draws every page, stamps included, without a syntax complaint."""
+    rendered = subprocess.run(
+        ["pdftoppm", "-r", "20", "-png", str(pdf), str(pdf.with_suffix(""))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert rendered.stderr == "", rendered.stderr
 
 
 async def test_three_signers_two_documents_end_to_end(
@@ -103,7 +115,10 @@ async def test_three_signers_two_documents_end_to_end(
     envelope, documents, _recipients = await _ready_envelope(api, "e2e")
     originals = [await _content(api, envelope["id"], d, "original") for d in documents]
     await send(api, envelope["id"])
-    png = signature_png()
+    # The development sample (what the README uses); its 3:1 shape fills a 180x60 stamp exactly.
+    sample = await api.get("/dev/sample-signature.png")
+    assert sample.headers["content-type"] == "image/png"
+    png = sample.content
 
     for index, (_, _, email) in enumerate(SIGNERS):
         address = email.replace("@", "+e2e@")
