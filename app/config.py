@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     signing_pkcs11_cert_label: str | None = Field(
         default=None, description="label of the seal certificate on the token; default: key label"
     )
+    signing_certify: bool = Field(
+        default=False,
+        description="at send, certify each document with the platform seal (DocMDP: only form "
+        "filling and signing allowed afterwards) after creating the signature fields",
+    )
     tsa_url: str | None = Field(
         default=None,
         description="RFC 3161 timestamp server; unset: the development TSA (refused in production)",

@@ -108,7 +108,7 @@ async def send_envelope(
     envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
     await service.send(session, step, envelope)
     if envelope.kind is EnvelopeKind.signature:
-        await prepare_documents(runtime.blobs, envelope)
+        await prepare_documents(runtime, envelope)
     content = (await _after_change(session, envelope, settings)).model_dump(mode="json")
     await remember_answer(session, principal, call, status_code=200, body=content)
     return JSONResponse(content)

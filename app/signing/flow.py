@@ -33,6 +33,7 @@ from app.signing.pades import (
     StampLook,
     add_archive_timestamp,
     add_signature_fields,
+    certify_pdf,
     seal_pdf,
     sign_field,
     signed_field_names,
@@ -92,12 +93,19 @@ def signature_fields(envelope: Envelope, document: Document) -> list[FieldSpec]:
     return fields
 
 
-async def prepare_documents(blobs: BlobStore, envelope: Envelope) -> None:
-    """At send: every document gets all its signature fields in one incremental update."""
+async def prepare_documents(runtime: Runtime, envelope: Envelope) -> None:
+    """At send: every document gets all its signature fields in one incremental update, then,
+    if so configured, the platform's certification signature."""
+    blobs, seal = runtime.blobs, runtime.seal
     for document in envelope.documents:
         write = partial(_write_fields, fields=signature_fields(envelope, document))
         source = blobs.path_of(document.sha256)
         document.current_sha256 = await new_version(blobs, source, write, "fields-")
+        if runtime.settings.signing_certify:
+            reason = f"Cachet: envelope {envelope.id}, signed by its signers in order"
+            certify = partial(certify_pdf, seal=seal, reason=reason)
+            source = blobs.path_of(document.current_sha256)
+            document.current_sha256 = await new_version(blobs, source, certify, "certified-")
 
 
 def _write_fields(source: Path, target: Path, *, fields: Sequence[FieldSpec]) -> None:

@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 SEAL_FIELD = "CachetSeal"
+CERTIFICATION_FIELD = "CachetCertification"
 MD_ALGORITHM = "sha256"
 
 
@@ -110,6 +111,8 @@ class SignatureOrder:
     location: str | None
     contact_info: str | None
     stamp: StampLook | None
+    certify: bool = False
+    """A certification signature (DocMDP), which must be the document's first signature."""
 
 
 # --- fields -----------------------------------------------------------------------------
@@ -166,6 +169,18 @@ def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None
         add_archive_timestamp(signed, target, seal)
     finally:
         signed.unlink(missing_ok=True)
+
+
+def certify_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None:
+    """The platform's certification signature (DocMDP P=2: form filling and signing allowed),
+    invisible, B-T. It must come after every signature field: pyHanko's diff policy (stricter
+    than Acrobat) refuses visible fields added after a certification."""
+    if CERTIFICATION_FIELD in signed_field_names(source):
+        raise FieldAlreadySigned(CERTIFICATION_FIELD)
+    order = SignatureOrder(
+        CERTIFICATION_FIELD, _seal_holder(seal), reason, None, None, stamp=None, certify=True
+    )
+    _sign(source, target, seal, order, existing_fields_only=False)
 
 
 def _seal_holder(seal: SealLike) -> str:
@@ -227,6 +242,7 @@ def _signature_metadata(
         contact_info=order.contact_info,
         # Match the field's /Lock, if any, or pyHanko logs a (harmless) conflict.
         docmdp_permissions=_locked_permissions(field) or MDPPerm.FILL_FORMS,
+        certify=order.certify,
     )
 
 

@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.runtime import Runtime
 from tests.signing.flow_support import (
     put_stamp,
@@ -218,3 +220,35 @@ def _pdf_text(path: Path) -> str:
         check=True,
     ).stdout
     return out.replace("\n", "").replace(" ", "") + "\n" + out
+
+
+async def test_with_certification_every_signature_still_validates(
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    test_pki: TestPki,
+    runtime: Runtime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime.settings, "signing_certify", True)
+    envelope = await api.envelope(kind="signature", name="Certifié")
+    upload = await api.upload(envelope["id"], make_pdf(), filename="c.pdf")
+    document_id = upload.json()["id"]
+    for index in range(2):
+        added = await api.add_recipient(envelope["id"], email=f"c{index}+certify@example.com")
+        await put_stamp(api, envelope["id"], document_id, added["id"], x=40 + 250 * index)
+    await send(api, envelope["id"])
+    sent = await _content(api, envelope["id"], document_id, "current")
+    certified = await pyhanko_verdicts(sent, test_pki)
+    assert [(v.field, v.bottom_line) for v in certified] == [("CachetCertification", True)]
+
+    for index in range(2):
+        async with open_invitation(base_url, mail, f"c{index}+certify@example.com") as signer:
+            assert (await sign(signer, signature_png())).status_code == 202
+            await wait_until_signed(signer)
+    signed = await _content(api, envelope["id"], document_id)
+    verdicts = await pyhanko_verdicts(signed, test_pki)
+    assert verdicts[0].field == "CachetCertification"
+    assert [v.kind for v in verdicts] == ["signature", "signature", "signature", "timestamp"]
+    await _check_valid(signed, test_pki, tmp_path, "certified.pdf", signatures=3)
