@@ -40,6 +40,7 @@ openapi: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python -m bench.upload
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.signing
 
 clean:
 	rm -rf $(VENV) build *.egg-info
