@@ -28,6 +28,7 @@ from app.runtime import Runtime
 from app.signing.evidence import build_evidence_report
 from app.signing.evidence_pdf import render_evidence_pdf
 from app.signing.pades import (
+    FieldAlreadySigned,
     FieldSpec,
     SignatureOrder,
     StampLook,
@@ -36,7 +37,6 @@ from app.signing.pades import (
     certify_pdf,
     seal_pdf,
     sign_field,
-    signed_field_names,
 )
 from app.storage.blobs import BlobStore
 from app.workflow import service
@@ -64,10 +64,17 @@ async def new_version(
     """Run `write(source, target)` in a thread and store the result; returns its SHA-256."""
     target = blobs.scratch_path(prefix)
     try:
-        await asyncio.to_thread(write, source, target)
-        return await asyncio.to_thread(blobs.adopt, target)
+        return await asyncio.to_thread(_write_and_adopt, blobs, source, target, write)
     finally:
         target.unlink(missing_ok=True)
+
+
+def _write_and_adopt(
+    blobs: BlobStore, source: Path, target: Path, write: Callable[[Path, Path], None]
+) -> str:
+    # One thread hop for both: the new version is hashed while its pages are still cached.
+    write(source, target)
+    return blobs.adopt(target)
 
 
 # --- at send ------------------------------------------------------------------------------
@@ -202,19 +209,18 @@ def _reason(recipient: Recipient, name: str) -> str:
 async def _sign_document(
     runtime: Runtime, document: Document, order: SignatureOrder, recipient: Recipient
 ) -> None:
-    source = current_path(runtime.blobs, document)
-    already = await asyncio.to_thread(signed_field_names, source)
-    if order.field_name in already:
-        # Only possible if a version was stored but its transaction was lost half-way.
-        log.warning("document %s already signed for recipient %s", document.id, recipient.id)
-        return
     seal = runtime.seal
-    document.current_sha256 = await new_version(
-        runtime.blobs,
-        source,
-        lambda src, dst: sign_field(src, dst, order, seal),
-        "signed-",
-    )
+    try:
+        document.current_sha256 = await new_version(
+            runtime.blobs,
+            current_path(runtime.blobs, document),
+            lambda src, dst: sign_field(src, dst, order, seal),
+            "signed-",
+        )
+    except FieldAlreadySigned:
+        # sign_field checks before writing anything. Only possible if a version was stored
+        # but the transaction that pointed the document at it was lost.
+        log.warning("document %s already signed for recipient %s", document.id, recipient.id)
 
 
 # --- completion -----------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The signing job: running it again changes nothing, and it gives up on an ended envelope."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from app.runtime import Runtime
+from app.signing.flow import apply_signature_job
+from app.workflow.models import SignatureRequest, SignatureRequestStatus
+from tests.signing.flow_support import put_stamp, sign, signature_png, wait_until_signed
+from tests.sinks import MailSink
+from tests.support import ApiClient, make_pdf
+from tests.workflow.support import open_invitation, send
+
+
+async def _sent(api: ApiClient, tag: str) -> dict[str, Any]:
+    envelope = await api.envelope(kind="signature", name=f"Job {tag}")
+    upload = await api.upload(envelope["id"], make_pdf(), filename="j.pdf")
+    for index in range(2):
+        added = await api.add_recipient(envelope["id"], email=f"j{index}+{tag}@example.com")
+        await put_stamp(api, envelope["id"], upload.json()["id"], added["id"], x=40 + 250 * index)
+    await send(api, envelope["id"])
+    return envelope
+
+
+async def _request(runtime: Runtime, envelope_id: str) -> SignatureRequest:
+    async with runtime.sessions() as session:
+        found = await session.scalar(
+            select(SignatureRequest).where(SignatureRequest.envelope_id == uuid.UUID(envelope_id))
+        )
+    assert found is not None
+    return found
+
+
+async def _state(api: ApiClient, envelope_id: str) -> tuple[list[Any], int]:
+    envelope = await api.get_envelope(envelope_id)
+    events = (await api.get(f"/v1/envelopes/{envelope_id}/events")).json()["data"]
+    return [d["current_sha256"] for d in envelope["documents"]], len(events)
+
+
+async def test_running_the_job_again_adds_no_second_signature(
+    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+) -> None:
+    envelope = await _sent(api, "again")
+    async with open_invitation(base_url, mail, "j0+again@example.com") as signer:
+        assert (await sign(signer, signature_png())).status_code == 202
+        await wait_until_signed(signer)
+    request = await _request(runtime, envelope["id"])
+    assert request.status is SignatureRequestStatus.applied
+    before = await _state(api, envelope["id"])
+    await apply_signature_job(runtime, {"request_id": str(request.id)})
+    assert await _state(api, envelope["id"]) == before
+
+
+async def test_the_job_abandons_a_request_once_the_envelope_ended(
+    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+) -> None:
+    """A cancel that lands between POST /sign and the job: the job must not sign."""
+    envelope = await _sent(api, "ended")
+    async with open_invitation(base_url, mail, "j0+ended@example.com") as signer:
+        assert (await sign(signer, signature_png())).status_code == 202
+        await wait_until_signed(signer)
+    applied = await _request(runtime, envelope["id"])
+    canceled = await api.post(f"/v1/envelopes/{envelope['id']}/cancel", json={"reason": "x"})
+    assert canceled.status_code == 200, canceled.text
+    second = (await api.get_envelope(envelope["id"]))["recipients"][1]["id"]
+    late = SignatureRequest(
+        tenant_id=applied.tenant_id,
+        envelope_id=applied.envelope_id,
+        recipient_id=uuid.UUID(second),
+        status=SignatureRequestStatus.pending,
+        consent_text="test",
+        method="email_link",
+        image_sha256=applied.image_sha256,
+        image_width=applied.image_width,
+        image_height=applied.image_height,
+        requested_at=runtime.clock.now(),
+    )
+    async with runtime.sessions() as session, session.begin():
+        session.add(late)
+    before = await _state(api, envelope["id"])
+    await apply_signature_job(runtime, {"request_id": str(late.id)})
+    assert await _state(api, envelope["id"]) == before
+    async with runtime.sessions() as session:
+        row = await session.get(SignatureRequest, late.id)
+    assert row is not None and row.status is SignatureRequestStatus.abandoned
