@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     smtp_security: SmtpSecurity = SmtpSecurity.none
     smtp_timeout_seconds: float = 15.0
     mail_from: str = "Cachet <no-reply@cachet.localhost>"
+    mail_attachments_max_bytes: int = Field(
+        default=10 * MIB,
+        description="completion emails carry the signed PDFs up to this total; above: the link",
+    )
 
     worker_in_process: bool = Field(
         default=True,

@@ -37,6 +37,15 @@ _MESSAGE_ID = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with the email, read from disk when the message is built."""
+
+    filename: str
+    path: Path
+    content_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
 class OutgoingEmail:
     message_id: str  # "<key@domain>", stable across retries so receivers can drop duplicates
     to_address: str
@@ -44,6 +53,7 @@ class OutgoingEmail:
     subject: str
     html: str
     text: str
+    attachments: tuple[Attachment, ...] = ()
 
     def __post_init__(self) -> None:
         if not _MESSAGE_ID.match(self.message_id):
@@ -94,6 +104,15 @@ def build_message(email: OutgoingEmail, *, sender: str) -> EmailMessage:
     # quoted-printable keeps lines short and 7-bit whatever the server supports.
     message.set_content(email.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(email.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for attachment in email.attachments:
+        # The message becomes multipart/mixed: the text/HTML alternative, then each file.
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.path.read_bytes(),
+            maintype=maintype,
+            subtype=subtype,
+            filename=single_line(attachment.filename, limit=NAME_MAX_LENGTH),
+        )
     return message
 
 
@@ -107,12 +126,17 @@ def _recipient(email: OutgoingEmail) -> Address:
         raise ValueError(f"cannot send to {email.to_address!r}: {error}") from error
 
 
-def _build_or_refuse(email: OutgoingEmail, *, sender: str) -> EmailMessage:
-    """build_message, with an unwritable address reported as a delivery that can never work."""
+async def _wire_bytes(email: OutgoingEmail, *, sender: str, wire_policy: policy.Policy) -> bytes:
+    """The message as bytes, with an unwritable address reported as a delivery that can never
+    work. Built in a thread: reading and base64-encoding attachments takes the CPU for a while."""
     try:
-        return build_message(email, sender=sender)
+        return await anyio.to_thread.run_sync(_serialise, email, sender, wire_policy)
     except ValueError as error:
         raise MailDeliveryError(str(error), permanent=True) from error
+
+
+def _serialise(email: OutgoingEmail, sender: str, wire_policy: policy.Policy) -> bytes:
+    return build_message(email, sender=sender).as_bytes(policy=wire_policy)
 
 
 class SmtpMailer:
@@ -143,10 +167,10 @@ class SmtpMailer:
         return f"SmtpMailer({self._host}:{self._port}, security={self._security.value})"
 
     async def send(self, email: OutgoingEmail) -> None:
-        message = _build_or_refuse(email, sender=self._sender)
+        message = await _wire_bytes(email, sender=self._sender, wire_policy=WIRE_POLICY)
         try:
             await aiosmtplib.send(
-                message.as_bytes(policy=WIRE_POLICY),
+                message,
                 sender=self._envelope_sender,
                 recipients=[email.to_address],
                 hostname=self._host,
@@ -218,8 +242,7 @@ class DevMailbox:
         self._sender = sender
 
     async def send(self, email: OutgoingEmail) -> None:
-        message = _build_or_refuse(email, sender=self._sender)
-        data = message.as_bytes(policy=FILE_POLICY)
+        data = await _wire_bytes(email, sender=self._sender, wire_policy=FILE_POLICY)
         try:
             await anyio.to_thread.run_sync(self._write, data)
         except OSError as error:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import SecretBox
 from app.db import transaction
-from app.envelopes.models import Envelope, Recipient
+from app.envelopes.models import Envelope, EnvelopeKind, Recipient
 from app.envelopes.service import recipient_email, sender_email
 from app.evidence.service import SYSTEM
 from app.jobs.queue import enqueue
@@ -23,9 +23,10 @@ from app.notifications.content import (
     RenderedEmail,
     render_email,
 )
-from app.notifications.mailer import MailDeliveryError, OutgoingEmail
+from app.notifications.mailer import Attachment, MailDeliveryError, OutgoingEmail
 from app.notifications.models import Notification, NotificationStatus
 from app.runtime import Runtime
+from app.storage.blobs import BlobStore
 from app.workflow.events import record
 from app.workflow.loading import load_envelope, lock_envelope_row
 
@@ -185,6 +186,12 @@ async def _prepare(
             reason=payload.get("reason"),
             actor_name=payload.get("actor_name"),
         )
+        attachments = completion_attachments(
+            runtime.blobs,
+            envelope,
+            EmailKind(notification.kind),
+            max_bytes=runtime.settings.mail_attachments_max_bytes,
+        )
     return OutgoingEmail(
         message_id=f"<{notification_id}@cachet>",
         to_address=to.address,
@@ -192,7 +199,28 @@ async def _prepare(
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
+        attachments=attachments,
     )
+
+
+def completion_attachments(
+    blobs: BlobStore, envelope: Envelope, kind: EmailKind, *, max_bytes: int
+) -> tuple[Attachment, ...]:
+    """A completed signature envelope's signed PDFs (and, for the sender, the evidence PDF),
+    unless together they pass max_bytes: then the email's link is the way to them."""
+    if kind not in (EmailKind.completed_sender, EmailKind.completed_signer):
+        return ()
+    if envelope.kind is not EnvelopeKind.signature:
+        return ()
+    files = [(d.filename, d.signed_sha256) for d in envelope.documents]
+    if kind is EmailKind.completed_sender:
+        files.append((f"evidence-{envelope.id}.pdf", envelope.evidence_sha256))
+    if any(sha256 is None for _, sha256 in files):
+        return ()  # not sealed: never send unsigned files as if they were the result
+    attachments = tuple(Attachment(name, blobs.path_of(sha256)) for name, sha256 in files if sha256)
+    if sum(a.path.stat().st_size for a in attachments) > max_bytes:
+        return ()
+    return attachments
 
 
 async def _count_attempt(runtime: Runtime, notification_id: uuid.UUID, error: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +159,30 @@ async def test_three_signers_two_documents_end_to_end(
         for document_id in documents:
             copy = await signer.get(f"/v1/signing/documents/{document_id}/content")
             assert copy.content == await _content(api, envelope["id"], document_id, "signed")
-    # Completion emails: to the sender and to every signer.
-    await mail.wait_for("sender@example.com", within=10)
+    # Completion emails carry the signed PDFs: to every signer, and to the sender with the
+    # evidence PDF too.
+    signed_files = {
+        name: await _content(api, envelope["id"], d, "signed")
+        for name, d in zip(("contrat.pdf", "annexe.pdf"), documents, strict=True)
+    }
     for _, _, email in SIGNERS:
         received = await mail.wait_for(email.replace("@", "+e2e@"), count=2, within=10)
-        assert len(received) >= 2
+        assert _attached(received[-1]) == signed_files
+    to_sender = [m for m in await mail.wait_for("sender@example.com", within=10) if _attached(m)]
+    evidence = await api.get(f"/v1/envelopes/{envelope['id']}/evidence")
+    assert _attached(to_sender[-1]) == {
+        **signed_files,
+        f"evidence-{envelope['id']}.pdf": evidence.content,
+    }
+
+
+def _attached(message: EmailMessage) -> dict[str, bytes]:
+    files = {}
+    for part in message.iter_attachments():
+        content = part.get_content()
+        assert isinstance(content, bytes), part.get_content_type()
+        files[part.get_filename() or ""] = content
+    return files
 
 
 async def test_evidence_pdf_is_sealed_and_carries_the_stored_hashes(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from app.runtime import Runtime
 from app.signing.flow import apply_signature_job
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from tests.signing.flow_support import put_stamp, sign, signature_png, wait_until_signed
-from tests.sinks import MailSink
+from tests.sinks import MailSink, text_of
 from tests.support import ApiClient, make_pdf
 from tests.workflow.support import open_invitation, send
 
@@ -87,3 +88,24 @@ async def test_the_job_abandons_a_request_once_the_envelope_ended(
     async with runtime.sessions() as session:
         row = await session.get(SignatureRequest, late.id)
     assert row is not None and row.status is SignatureRequestStatus.abandoned
+
+
+async def test_completion_emails_leave_files_out_above_the_attachment_limit(
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime.settings, "mail_attachments_max_bytes", 1000)
+    envelope = await api.envelope(kind="signature", distribute_to_signers=True)
+    upload = await api.upload(envelope["id"], make_pdf(), filename="big.pdf")
+    signer = await api.add_recipient(envelope["id"], email="solo+limit@example.com")
+    await put_stamp(api, envelope["id"], upload.json()["id"], signer["id"])
+    await send(api, envelope["id"])
+    async with open_invitation(base_url, mail, "solo+limit@example.com") as browser:
+        assert (await sign(browser, signature_png())).status_code == 202
+        await wait_until_signed(browser)
+    completed = (await mail.wait_for("solo+limit@example.com", count=2))[-1]
+    assert list(completed.iter_attachments()) == []
+    assert "/sign/" in text_of(completed)  # the link is how they get the files
