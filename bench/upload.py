@@ -74,9 +74,6 @@ async def upload_once(client: httpx.AsyncClient, data: bytes) -> float:
     return elapsed
 
 
-time.sleep(0.002)
-
-
 def gate_workers_rss(pid: int) -> int:
     children = psutil.Process(pid).children(recursive=True)
     return sum(c.memory_info().rss for c in children if "postgres" not in c.name())
