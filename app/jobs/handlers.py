@@ -11,7 +11,7 @@ from app.db import transaction
 from app.jobs.queue import enqueue
 from app.jobs.worker import SWEEP, JobSpec
 from app.runtime import Runtime
-from app.signing.flow import apply_signature_job
+from app.signing.flow import apply_signature_job, signature_failed
 from app.webhooks.delivery import deliver_endpoint
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.webhooks.service import DELIVER
@@ -66,5 +66,5 @@ JOB_SPECS = (
     JobSpec(SEND_EMAIL, send_email_job, on_exhausted=mark_email_failed),
     JobSpec(DELIVER, deliver_endpoint),
     JobSpec(SWEEP, sweep),
-    JobSpec(APPLY_SIGNATURE, apply_signature_job),
+    JobSpec(APPLY_SIGNATURE, apply_signature_job, on_exhausted=signature_failed),
 )

@@ -23,7 +23,7 @@ from app.envelopes.models import Document, Envelope, EnvelopeStatus, Recipient, 
 from app.envelopes.rules import display_box_to_user_space
 from app.envelopes.service import box_of, pages_of, recipient_email
 from app.envelopes.states import ACTIONABLE_RECIPIENT, move_recipient
-from app.evidence.service import Actor
+from app.evidence.service import SYSTEM, Actor
 from app.runtime import Runtime
 from app.signing.evidence import build_evidence_report
 from app.signing.evidence_pdf import render_evidence_pdf
@@ -40,7 +40,8 @@ from app.signing.pades import (
 )
 from app.storage.blobs import BlobStore
 from app.workflow import service
-from app.workflow.loading import load_envelope
+from app.workflow.events import record
+from app.workflow.loading import load_envelope, lock_envelope_row
 from app.workflow.mail import recipient_name
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 
@@ -271,3 +272,22 @@ async def _seal_evidence(
 
 def _evidence_reason(envelope: Envelope) -> str:
     return f"Cachet evidence for envelope {envelope.id}"
+
+
+async def signature_failed(runtime: Runtime, payload: dict[str, Any], error: str) -> None:
+    """Every attempt failed (a TSA down for long, say). Nothing was signed and the request
+    stays pending, so `cachet jobs retry` can sign later; the platform hears of it now."""
+    async with transaction(runtime.sessions) as session:
+        request = await session.get(SignatureRequest, uuid.UUID(payload["request_id"]))
+        if request is None or request.status is not SignatureRequestStatus.pending:
+            return
+        envelope = await lock_envelope_row(session, request.envelope_id)
+        await record(
+            session,
+            envelope,
+            "recipient.signature_failed",
+            actor=SYSTEM,
+            now=runtime.clock.now(),
+            recipient_id=str(request.recipient_id),
+            error=error[:500],
+        )

@@ -20,6 +20,7 @@ EventType = Literal[
     "recipient.opened",
     "recipient.approved",
     "recipient.signed",
+    "recipient.signature_failed",
     "recipient.declined",
     "recipient.reminded",
     "email.failed",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.runtime import Runtime
 from app.signing.flow import apply_signature_job
+from app.signing.timestamping import http_timestamper
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from tests.signing.flow_support import put_stamp, sign, signature_png, wait_until_signed
 from tests.sinks import MailSink, text_of
@@ -39,7 +43,10 @@ async def _request(runtime: Runtime, envelope_id: str) -> SignatureRequest:
 async def _state(api: ApiClient, envelope_id: str) -> tuple[list[Any], int]:
     envelope = await api.get_envelope(envelope_id)
     events = (await api.get(f"/v1/envelopes/{envelope_id}/events")).json()["data"]
-    return [d["current_sha256"] for d in envelope["documents"]], len(events)
+    # Emails are sent by their own jobs, whenever they run: their events are left out.
+    return [d["current_sha256"] for d in envelope["documents"]], len(
+        [e for e in events if not e["type"].startswith("email.")]
+    )
 
 
 async def test_running_the_job_again_adds_no_second_signature(
@@ -109,3 +116,50 @@ async def test_completion_emails_leave_files_out_above_the_attachment_limit(
     completed = (await mail.wait_for("solo+limit@example.com", count=2))[-1]
     assert list(completed.iter_attachments()) == []
     assert "/sign/" in text_of(completed)  # the link is how they get the files
+
+
+async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    envelope = await _sent(api, "tsa")
+    before = await _state(api, envelope["id"])
+    working = runtime.seal
+    # Nothing listens on port 9 (discard): every timestamp request is refused.
+    monkeypatch.setattr(
+        runtime,
+        "seal",
+        dataclasses.replace(working, timestamper=http_timestamper("http://127.0.0.1:9/")),
+    )
+    async with open_invitation(base_url, mail, "j0+tsa@example.com") as signer:
+        assert (await sign(signer, signature_png())).status_code == 202
+        failed = await _wait_for_event(api, envelope["id"], "recipient.signature_failed")
+        assert failed["data"]["error"]
+        view = await signer.view()
+        assert view["me"]["status"] != "signed" and view["me"]["signature"] == "pending"
+        documents, _ = await _state(api, envelope["id"])
+        assert documents == before[0]  # no partial signature anywhere
+
+        monkeypatch.setattr(runtime, "seal", working)
+        request = await _request(runtime, envelope["id"])
+        failed_jobs = await list_failed_jobs(runtime.database_url)
+        held = [
+            int(job.id) for job in failed_jobs if str(request.id).encode() in (job.payload or b"")
+        ]
+        assert len(held) == 1
+        await requeue_failed_jobs(runtime.database_url, held)
+        await wait_until_signed(signer)
+
+
+async def _wait_for_event(api: ApiClient, envelope_id: str, type: str) -> dict[str, Any]:
+    for _ in range(300):
+        events = (await api.get(f"/v1/envelopes/{envelope_id}/events")).json()["data"]
+        found = [e for e in events if e["type"] == type]
+        if found:
+            event: dict[str, Any] = found[-1]
+            return event
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {type} event")
