@@ -34,13 +34,9 @@ import asyncio
 import contextlib
 import email
 import email.policy
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,7 +57,7 @@ from standardwebhooks import Webhook
 
 from app.db import EmbeddedPostgres, connect_raw, ensure_database_exists, start_embedded_postgres
 from bench.engine_floor import floor_rounds, prepare_floor_database
-from bench.service import RssSampler, RunningService, wait_ready
+from bench.service import RssSampler, RunningService, free_port, running_service
 
 MIB = 1024 * 1024
 APPROVERS = 3
@@ -73,13 +69,6 @@ FLOOR_ROUNDS = 2  # before the service starts, and again after it stops
 WAIT_SECONDS = 60.0
 P7_SECONDS = 0.5
 LINK_TOKEN = re.compile(r"/sign/([A-Za-z0-9_-]{20,})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- receivers ------------------------------------------------------------------------------
@@ -211,33 +200,16 @@ def postgres(root: Path) -> Iterator[str]:
         embedded.stop()
 
 
-@contextlib.contextmanager
-def cachet_serve(root: Path, database_url: str, smtp_port: int) -> Iterator[RunningService]:
+def cachet_serve(
+    root: Path, database_url: str, smtp_port: int
+) -> contextlib.AbstractContextManager[RunningService]:
     """`cachet serve` as bench/service.py starts it, but on our database and SMTP sink."""
-    data_dir, port = root / "data", free_port()
-    data_dir.mkdir()
     env = {
-        **os.environ,
-        "CACHET_DATA_DIR": str(data_dir),
-        "CACHET_PORT": str(port),
-        "CACHET_LOG_LEVEL": "warning",
         "CACHET_DATABASE_URL": database_url,
         "CACHET_SMTP_HOST": "127.0.0.1",
         "CACHET_SMTP_PORT": str(smtp_port),
     }
-    log = (root / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process)
-        key = (data_dir / "dev-api-key").read_text().strip()
-        yield RunningService(url=url, api_key=key, pid=process.pid)
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        log.close()
+    return running_service(root=root, env=env)
 
 
 def log_problems(path: Path) -> list[str]:

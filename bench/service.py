@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ class RunningService:
     pid: int
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -34,30 +35,43 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_service(log_level: str = "warning") -> Iterator[RunningService]:
-    data_dir = Path(tempfile.mkdtemp(prefix="cachet-bench-", dir="/tmp"))
-    port = _free_port()
-    env = {
+def running_service(
+    log_level: str = "warning",
+    *,
+    root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[RunningService]:
+    """`cachet serve` on a free port with its own data dir (embedded PostgreSQL unless `env`
+    names a database). Under `root` (data/ and serve.log) when given, which the caller owns;
+    otherwise in a temporary directory removed afterwards."""
+    owned = root is None
+    base = Path(tempfile.mkdtemp(prefix="cachet-bench-", dir="/tmp")) if root is None else root
+    data_dir, port = base / "data", free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {
         **os.environ,
         "CACHET_DATA_DIR": str(data_dir),
         "CACHET_PORT": str(port),
         "CACHET_LOG_LEVEL": log_level,
     }
-    env.pop("CACHET_DATABASE_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    full_env.pop("CACHET_DATABASE_URL", None)
+    full_env.update(env or {})
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process)
-        key = (data_dir / "dev-api-key").read_text().strip()
-        yield RunningService(url=url, api_key=key, pid=process.pid)
+        with (base / "serve.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve"], env=full_env, stdout=log, stderr=log
+            )
+            try:
+                wait_ready(url, process)
+                key = (data_dir / "dev-api-key").read_text().strip()
+                yield RunningService(url=url, api_key=key, pid=process.pid)
+            finally:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=60)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        if owned:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -75,7 +89,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def bare_endpoint() -> Iterator[str]:
     """bench/bare_upload.py in its own uvicorn process, like the service."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bare_upload", str(port)],
         stdout=subprocess.DEVNULL,

@@ -35,19 +35,15 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +62,7 @@ from app.signing.keys import Seal
 from app.signing.pades import SignatureOrder, reserved_contents_size
 from app.workflow.loading import load_envelope
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
-from bench.service import RssSampler, RunningService, bare_endpoint, wait_ready
+from bench.service import RssSampler, RunningService, bare_endpoint, running_service
 from bench.signing_floor import image_pdf, pyhanko_sign, shipped_signer, signature_png, text_pdf
 
 MIB = 1024 * 1024
@@ -661,37 +657,10 @@ def report_stall(stall: Stall, rounds: int, pdf: TestFile) -> None:
 # --- the run --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def cachet_serve(root: Path) -> Iterator[RunningService]:
-    """`cachet serve` as bench/service.py starts it (embedded PostgreSQL, worker inside), with
-    its data dir and log under `root`, which the bench removes."""
-    data_dir, port = root / "serve", free_port()
-    env = {
-        **os.environ,
-        "CACHET_DATA_DIR": str(data_dir),
-        "CACHET_PORT": str(port),
-        "CACHET_LOG_LEVEL": "warning",
-    }
-    env.pop("CACHET_DATABASE_URL", None)
-    with (root / "serve.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"], env=env, stdout=log, stderr=log
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, process)
-            key = (data_dir / "dev-api-key").read_text().strip()
-            yield RunningService(url=url, api_key=key, pid=process.pid)
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
+def cachet_serve(root: Path) -> contextlib.AbstractContextManager[RunningService]:
+    """`cachet serve` (embedded PostgreSQL, worker inside) with its data dir and log under
+    `root`, which the bench removes."""
+    return running_service(root=root / "serve")
 
 
 def log_problems(path: Path) -> list[str]:
@@ -718,7 +687,7 @@ def main() -> None:
         with cachet_serve(root) as service, bare_endpoint() as bare_url:
             stall = asyncio.run(measure_stall(service, bare_url, files[-1].data, args.stall_rounds))
         report_stall(stall, args.stall_rounds, files[-1])
-        problems = log_problems(root / "serve.log")
+        problems = log_problems(root / "serve" / "serve.log")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for line in problems[:10]:
