@@ -22,7 +22,7 @@ from app.db import transaction
 from app.envelopes.models import Document, Envelope, EnvelopeStatus, Recipient, RecipientStatus
 from app.envelopes.rules import display_box_to_user_space
 from app.envelopes.service import box_of, pages_of, recipient_email
-from app.envelopes.states import ACTIONABLE_RECIPIENT, move_recipient
+from app.envelopes.states import ACTIONABLE_RECIPIENT
 from app.evidence.service import SYSTEM, Actor
 from app.runtime import Runtime
 from app.signing.evidence import build_evidence_report
@@ -163,9 +163,7 @@ async def _sign_for(
     )
     request.status = SignatureRequestStatus.applied
     request.applied_at = step.now
-    move_recipient(recipient, RecipientStatus.signed)
-    recipient.acted_at = step.now
-    recipient.next_reminder_at = None
+    service.mark_acted(recipient, RecipientStatus.signed, step.now)
     await step.record(
         session,
         envelope,

@@ -194,16 +194,21 @@ def require_turn(envelope: Envelope, recipient: Recipient) -> None:
         raise Conflict("not_your_turn", "Another recipient has to act before you.")
 
 
+def mark_acted(recipient: Recipient, status: RecipientStatus, now: datetime) -> None:
+    """The recipient's turn is over: no more reminders for them."""
+    move_recipient(recipient, status)
+    recipient.acted_at = now
+    recipient.next_reminder_at = None
+
+
 async def approve(
     session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient, comment: str | None
 ) -> None:
     require_turn(envelope, recipient)
     if envelope.kind.value != "approval":
         raise Conflict("wrong_action", "This envelope is signed, not approved.")
-    move_recipient(recipient, RecipientStatus.approved)
-    recipient.acted_at = step.now
+    mark_acted(recipient, RecipientStatus.approved, step.now)
     recipient.comment = comment
-    recipient.next_reminder_at = None
     await step.record(
         session, envelope, "recipient.approved", recipient_id=str(recipient.id), comment=comment
     )
@@ -305,10 +310,8 @@ async def decline(
 ) -> None:
     require_turn(envelope, recipient)
     await require_no_signature_request(session, recipient)
-    move_recipient(recipient, RecipientStatus.declined)
-    recipient.acted_at = step.now
+    mark_acted(recipient, RecipientStatus.declined, step.now)
     recipient.decline_reason = reason
-    recipient.next_reminder_at = None
     await step.record(
         session, envelope, "recipient.declined", recipient_id=str(recipient.id), reason=reason
     )

@@ -49,13 +49,20 @@ async def _state(api: ApiClient, envelope_id: str) -> tuple[list[Any], int]:
     )
 
 
+async def _first_signer_signed(
+    api: ApiClient, base_url: str, mail: MailSink, tag: str
+) -> dict[str, Any]:
+    envelope = await _sent(api, tag)
+    async with open_invitation(base_url, mail, f"j0+{tag}@example.com") as signer:
+        assert (await sign(signer, signature_png())).status_code == 202
+        await wait_until_signed(signer)
+    return envelope
+
+
 async def test_running_the_job_again_adds_no_second_signature(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
 ) -> None:
-    envelope = await _sent(api, "again")
-    async with open_invitation(base_url, mail, "j0+again@example.com") as signer:
-        assert (await sign(signer, signature_png())).status_code == 202
-        await wait_until_signed(signer)
+    envelope = await _first_signer_signed(api, base_url, mail, "again")
     request = await _request(runtime, envelope["id"])
     assert request.status is SignatureRequestStatus.applied
     before = await _state(api, envelope["id"])
@@ -67,10 +74,7 @@ async def test_the_job_abandons_a_request_once_the_envelope_ended(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
 ) -> None:
     """A cancel that lands between POST /sign and the job: the job must not sign."""
-    envelope = await _sent(api, "ended")
-    async with open_invitation(base_url, mail, "j0+ended@example.com") as signer:
-        assert (await sign(signer, signature_png())).status_code == 202
-        await wait_until_signed(signer)
+    envelope = await _first_signer_signed(api, base_url, mail, "ended")
     applied = await _request(runtime, envelope["id"])
     canceled = await api.post(f"/v1/envelopes/{envelope['id']}/cancel", json={"reason": "x"})
     assert canceled.status_code == 200, canceled.text
