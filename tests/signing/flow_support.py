@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko_certvalidator import ValidationContext
 
+from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient
 from tests.workflow.support import Recipient
@@ -97,3 +99,32 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
+
+
+async def check_valid(
+    pdf: bytes, pki: TestPki, tmp_path: Path, name: str, *, signatures: int
+) -> None:
+    """pyHanko (bottom_line, timestamps included) and pdfsig (with the test root trusted) both
+    accept every signature, and poppler renders every page without complaint."""
+    verdicts = await pyhanko_verdicts(pdf, pki)
+    signed = [v for v in verdicts if v.kind == "signature"]
+    assert len(signed) == signatures, verdicts
+    assert all(v.bottom_line for v in verdicts), verdicts
+    reported = await asyncio.to_thread(pdfsig_verdicts, write(tmp_path, name, pdf), pki.root_pem)
+    # pdfsig lists document timestamps but does not verify them; pyHanko did, above.
+    timestamps = {v.field for v in verdicts if v.kind == "timestamp"}
+    by_pdfsig = [s for s in reported if s.field not in timestamps]
+    assert len(by_pdfsig) == signatures, by_pdfsig
+    assert all(s.valid and s.certificate_trusted is not False for s in by_pdfsig), by_pdfsig
+    await asyncio.to_thread(renders_cleanly, tmp_path / name)
+
+
+def renders_cleanly(pdf: Path) -> None:
+    """poppler draws every page, stamps included, without a syntax complaint."""
+    rendered = subprocess.run(
+        ["pdftoppm", "-r", "20", "-png", str(pdf), str(pdf.with_suffix(""))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert rendered.stderr == "", rendered.stderr

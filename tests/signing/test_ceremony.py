@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -11,7 +12,15 @@ from sqlalchemy import func, select
 
 from app.runtime import Runtime
 from app.workflow.models import SignatureRequest
-from tests.signing.flow_support import b64, put_stamp, sign, signature_png, wait_until_signed
+from tests.signing.flow_support import (
+    b64,
+    check_valid,
+    put_stamp,
+    sign,
+    signature_png,
+    wait_until_signed,
+)
+from tests.signing.testpki import TestPki
 from tests.sinks import MailSink
 from tests.support import ApiClient, make_pdf
 from tests.workflow.support import Recipient, open_invitation, send
@@ -99,7 +108,12 @@ async def test_bad_images_and_missing_consent_are_refused_and_store_nothing(
 
 
 async def test_out_of_turn_twice_and_after_the_end_are_refused(
-    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    test_pki: TestPki,
+    tmp_path: Path,
 ) -> None:
     envelope = await _sent_envelope(api, "turns")
     # Every link is live from send on; the second signer's email comes later.
@@ -118,6 +132,9 @@ async def test_out_of_turn_twice_and_after_the_end_are_refused(
             assert declined.status_code == 409
             assert declined.json()["code"] in ("signature_in_progress", "already_acted")
             await wait_until_signed(first)
+            document = (await api.get_envelope(envelope["id"]))["documents"][0]
+            signed = runtime.blobs.path_of(document["current_sha256"]).read_bytes()
+            await check_valid(signed, test_pki, tmp_path, "first.pdf", signatures=1)
             after = await sign(first, signature_png())
             assert after.status_code == 409 and after.json()["code"] == "already_acted"
         assert await _requests(runtime, envelope["id"]) == 1

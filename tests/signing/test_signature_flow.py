@@ -17,6 +17,7 @@ import pytest
 
 from app.runtime import Runtime
 from tests.signing.flow_support import (
+    check_valid,
     put_stamp,
     pyhanko_verdicts,
     sign,
@@ -80,33 +81,6 @@ async def _content(api: ApiClient, envelope_id: str, document_id: str, version: 
     return response.content
 
 
-async def _check_valid(
-    pdf: bytes, pki: TestPki, tmp_path: Path, name: str, *, signatures: int
-) -> None:
-    verdicts = await pyhanko_verdicts(pdf, pki)
-    signed = [v for v in verdicts if v.kind == "signature"]
-    assert len(signed) == signatures, verdicts
-    assert all(v.bottom_line for v in verdicts), verdicts
-    reported = await asyncio.to_thread(pdfsig_verdicts, write(tmp_path, name, pdf), pki.root_pem)
-    # pdfsig lists document timestamps but does not verify them; pyHanko did, above.
-    timestamps = {v.field for v in verdicts if v.kind == "timestamp"}
-    by_pdfsig = [s for s in reported if s.field not in timestamps]
-    assert len(by_pdfsig) == signatures, by_pdfsig
-    assert all(s.valid and s.certificate_trusted is not False for s in by_pdfsig), by_pdfsig
-    await asyncio.to_thread(_renders_cleanly, tmp_path / name)
-
-
-def _renders_cleanly(pdf: Path) -> None:
-    """poppler draws every page, stamps included, without a syntax complaint."""
-    rendered = subprocess.run(
-        ["pdftoppm", "-r", "20", "-png", str(pdf), str(pdf.with_suffix(""))],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert rendered.stderr == "", rendered.stderr
-
-
 async def test_three_signers_two_documents_end_to_end(
     api: ApiClient,
     base_url: str,
@@ -138,7 +112,7 @@ async def test_three_signers_two_documents_end_to_end(
         for position, document_id in enumerate(documents):
             current = await _content(api, envelope["id"], document_id, "current")
             assert current.startswith(originals[position])
-            await _check_valid(
+            await check_valid(
                 current, test_pki, tmp_path, f"{index}-{position}.pdf", signatures=index + 1
             )
 
@@ -148,7 +122,7 @@ async def test_three_signers_two_documents_end_to_end(
         signed = await _content(api, envelope["id"], document_id)  # default: signed
         assert signed == await _content(api, envelope["id"], document_id, "signed")
         assert signed.startswith(originals[position])
-        await _check_valid(signed, test_pki, tmp_path, f"final-{position}.pdf", signatures=3)
+        await check_valid(signed, test_pki, tmp_path, f"final-{position}.pdf", signatures=3)
         kinds = [v.kind for v in await pyhanko_verdicts(signed, test_pki)]
         assert kinds[-1] == "timestamp"  # B-LTA: the archive timestamp comes last
     # A signer's link still opens the envelope: what they download now is the signed version.
@@ -271,4 +245,4 @@ async def test_with_certification_every_signature_still_validates(
     verdicts = await pyhanko_verdicts(signed, test_pki)
     assert verdicts[0].field == "CachetCertification"
     assert [v.kind for v in verdicts] == ["signature", "signature", "signature", "timestamp"]
-    await _check_valid(signed, test_pki, tmp_path, "certified.pdf", signatures=3)
+    await check_valid(signed, test_pki, tmp_path, "certified.pdf", signatures=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ from app.runtime import Runtime
 from app.signing.flow import apply_signature_job
 from app.signing.timestamping import http_timestamper
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
-from tests.signing.flow_support import put_stamp, sign, signature_png, wait_until_signed
+from tests.signing.flow_support import (
+    check_valid,
+    put_stamp,
+    sign,
+    signature_png,
+    wait_until_signed,
+)
+from tests.signing.testpki import TestPki
 from tests.sinks import MailSink, text_of
 from tests.support import ApiClient, make_pdf
 from tests.workflow.support import open_invitation, send
@@ -50,19 +58,34 @@ async def _state(api: ApiClient, envelope_id: str) -> tuple[list[Any], int]:
 
 
 async def _first_signer_signed(
-    api: ApiClient, base_url: str, mail: MailSink, tag: str
+    api: ApiClient, base_url: str, mail: MailSink, tag: str, pki: TestPki, tmp_path: Path
 ) -> dict[str, Any]:
     envelope = await _sent(api, tag)
     async with open_invitation(base_url, mail, f"j0+{tag}@example.com") as signer:
         assert (await sign(signer, signature_png())).status_code == 202
         await wait_until_signed(signer)
+    await _check_current(api, envelope, pki, tmp_path, signatures=1)
     return envelope
 
 
-async def test_running_the_job_again_adds_no_second_signature(
-    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+async def _check_current(
+    api: ApiClient, envelope: dict[str, Any], pki: TestPki, tmp_path: Path, *, signatures: int
 ) -> None:
-    envelope = await _first_signer_signed(api, base_url, mail, "again")
+    for document in (await api.get_envelope(envelope["id"]))["documents"]:
+        url = f"/v1/envelopes/{envelope['id']}/documents/{document['id']}/content"
+        pdf = (await api.get(url)).content
+        await check_valid(pdf, pki, tmp_path, f"{document['id']}.pdf", signatures=signatures)
+
+
+async def test_running_the_job_again_adds_no_second_signature(
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    test_pki: TestPki,
+    tmp_path: Path,
+) -> None:
+    envelope = await _first_signer_signed(api, base_url, mail, "again", test_pki, tmp_path)
     request = await _request(runtime, envelope["id"])
     assert request.status is SignatureRequestStatus.applied
     before = await _state(api, envelope["id"])
@@ -71,10 +94,15 @@ async def test_running_the_job_again_adds_no_second_signature(
 
 
 async def test_the_job_abandons_a_request_once_the_envelope_ended(
-    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    test_pki: TestPki,
+    tmp_path: Path,
 ) -> None:
     """A cancel that lands between POST /sign and the job: the job must not sign."""
-    envelope = await _first_signer_signed(api, base_url, mail, "ended")
+    envelope = await _first_signer_signed(api, base_url, mail, "ended", test_pki, tmp_path)
     applied = await _request(runtime, envelope["id"])
     canceled = await api.post(f"/v1/envelopes/{envelope['id']}/cancel", json={"reason": "x"})
     assert canceled.status_code == 200, canceled.text
@@ -107,6 +135,8 @@ async def test_completion_emails_leave_files_out_above_the_attachment_limit(
     mail: MailSink,
     runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch,
+    test_pki: TestPki,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setattr(runtime.settings, "mail_attachments_max_bytes", 1000)
     envelope = await api.envelope(kind="signature", distribute_to_signers=True)
@@ -117,6 +147,7 @@ async def test_completion_emails_leave_files_out_above_the_attachment_limit(
     async with open_invitation(base_url, mail, "solo+limit@example.com") as browser:
         assert (await sign(browser, signature_png())).status_code == 202
         await wait_until_signed(browser)
+    await _check_current(api, envelope, test_pki, tmp_path, signatures=1)
     completed = (await mail.wait_for("solo+limit@example.com", count=2))[-1]
     assert list(completed.iter_attachments()) == []
     assert "/sign/" in text_of(completed)  # the link is how they get the files
@@ -128,6 +159,8 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
     mail: MailSink,
     runtime: Runtime,
     monkeypatch: pytest.MonkeyPatch,
+    test_pki: TestPki,
+    tmp_path: Path,
 ) -> None:
     envelope = await _sent(api, "tsa")
     before = await _state(api, envelope["id"])
@@ -156,6 +189,7 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
         assert len(held) == 1
         await requeue_failed_jobs(runtime.database_url, held)
         await wait_until_signed(signer)
+    await _check_current(api, envelope, test_pki, tmp_path, signatures=1)
 
 
 async def _wait_for_event(api: ApiClient, envelope_id: str, type: str) -> dict[str, Any]:
