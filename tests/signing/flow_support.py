@@ -88,7 +88,10 @@ async def pyhanko_verdicts(pdf: bytes, pki: TestPki) -> list[Verdict]:
             good = ts_status.valid and ts_status.intact and ts_status.trusted
             verdicts.append(Verdict(embedded.field_name, "timestamp", good, ts_status.summary()))
         else:
-            status = await async_validate_pdf_signature(embedded, signer_validation_context=context)
+            # One context for the signer and its timestamp, so the one aclose() closes every fetcher.
+    status = await async_validate_pdf_signature(
+        embedded, signer_validation_context=context, ts_validation_context=context
+    )
             verdicts.append(
                 Verdict(embedded.field_name, "signature", status.bottom_line, status.summary())
             )
