@@ -91,11 +91,17 @@ def version_sha256(document: Document, version: Version | None) -> str:
 def document_file(
     runtime: Runtime, document: Document, version: Version | None = None
 ) -> FileResponse:
-    sha256 = version_sha256(document, version)
+    return blob_file(
+        runtime, version_sha256(document, version), document.content_type, document.filename
+    )
+
+
+def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: str) -> FileResponse:
+    """A stored blob as a download, with its digest; never rendered as a page of ours."""
     return FileResponse(
         runtime.blobs.path_of(sha256),
-        media_type=document.content_type,
-        filename=document.filename,
+        media_type=media_type,
+        filename=filename,
         headers={
             "X-Content-SHA256": sha256,
             # Uploaded bytes are never to be run as a page of ours, whatever their media type.

@@ -137,9 +137,9 @@ async def open_signing_session(
 async def get_signing_envelope(who: ReadingDep, session: SessionDep) -> SigningEnvelopeOut:
     """What this recipient sees, and what they may do now (`me.actions`)."""
     envelope, me = who.envelope, who.recipient
-    role = "signer" if envelope.kind is EnvelopeKind.signature else "approver"
     is_signer = envelope.kind is EnvelopeKind.signature
-    request = await service.pending_signature(session, me) if is_signer else None
+    role = "signer" if is_signer else "approver"
+    request = await service.signature_request_of(session, me) if is_signer else None
     return SigningEnvelopeOut(
         id=envelope.id,
         kind=envelope.kind,
@@ -261,7 +261,7 @@ async def sign(
         body.signature_image, max_bytes=runtime.settings.signature_image_max_bytes
     )
     # Refused before the image is stored, so a refused request leaves nothing behind.
-    service.require_turn(who.envelope, who.recipient)
+    await service.require_can_sign(session, who.envelope, who.recipient)
     image_sha256 = await store_bytes(runtime.blobs, image.png, prefix="signature-image-")
     await service.request_signature(
         session,

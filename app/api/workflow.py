@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep, SettingsDep
+from app.api.documents import blob_file
 from app.api.idempotent import IdempotencyKey, claim_key, remember_answer
 from app.api.problems import problems
 from app.config import Settings
@@ -200,9 +201,6 @@ async def get_envelope_evidence(
             "evidence_not_ready",
             "The evidence PDF is made when a signature envelope completes.",
         )
-    return FileResponse(
-        runtime.blobs.path_of(envelope.evidence_sha256),
-        media_type="application/pdf",
-        filename=f"evidence-{envelope.id}.pdf",
-        headers={"X-Content-SHA256": envelope.evidence_sha256},
+    return blob_file(
+        runtime, envelope.evidence_sha256, "application/pdf", f"evidence-{envelope.id}.pdf"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,6 @@ from app.workflow.models import SignatureRequest
 METHOD_WORDS = {
     "email_link": {"fr": "lien personnel envoyé par e-mail", "en": "personal link sent by email"},
 }
-_HIDDEN_DATA_KEYS = frozenset({"recipient_id"})
 
 
 async def build_evidence_report(
@@ -74,7 +73,7 @@ async def build_evidence_report(
 
 async def _signature_requests(
     session: AsyncSession, envelope: Envelope
-) -> dict[Any, SignatureRequest]:
+) -> dict[uuid.UUID, SignatureRequest]:
     rows = await session.scalars(
         select(SignatureRequest).where(SignatureRequest.envelope_id == envelope.id)
     )
@@ -127,9 +126,8 @@ def _actor(actor: dict[str, Any], envelope: Envelope) -> str:
 
 def _details(data: dict[str, Any]) -> str:
     """One `key: value` line per datum; nested values as compact JSON."""
-    lines: Sequence[str] = [
+    return "\n".join(
         f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
         for key, value in sorted(data.items())
-        if key not in _HIDDEN_DATA_KEYS and value is not None
-    ]
-    return "\n".join(lines)
+        if value is not None
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from app.envelopes.states import ACTIONABLE_RECIPIENT
 from app.evidence.service import SYSTEM, Actor
 from app.runtime import Runtime
 from app.signing.evidence import build_evidence_report
-from app.signing.evidence_pdf import render_evidence_pdf
+from app.signing.evidence_pdf import EvidenceReport, render_evidence_pdf
 from app.signing.pades import (
     FieldAlreadySigned,
     FieldSpec,
@@ -46,8 +46,6 @@ from app.workflow.mail import recipient_name
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 
 log = logging.getLogger(__name__)
-
-APPLY_SIGNATURE = service.APPLY_SIGNATURE
 
 
 def field_name_for(recipient: Recipient) -> str:
@@ -106,7 +104,7 @@ async def prepare_documents(runtime: Runtime, envelope: Envelope) -> None:
     if so configured, the platform's certification signature."""
     blobs, seal = runtime.blobs, runtime.seal
     for document in envelope.documents:
-        write = partial(_write_fields, fields=signature_fields(envelope, document))
+        write = partial(add_signature_fields, fields=signature_fields(envelope, document))
         source = blobs.path_of(document.sha256)
         document.current_sha256 = await new_version(blobs, source, write, "fields-")
         if runtime.settings.signing_certify:
@@ -114,10 +112,6 @@ async def prepare_documents(runtime: Runtime, envelope: Envelope) -> None:
             certify = partial(certify_pdf, seal=seal, reason=reason)
             source = blobs.path_of(document.current_sha256)
             document.current_sha256 = await new_version(blobs, source, certify, "certified-")
-
-
-def _write_fields(source: Path, target: Path, *, fields: Sequence[FieldSpec]) -> None:
-    add_signature_fields(source, target, fields)
 
 
 # --- the signing job ------------------------------------------------------------------------
@@ -217,8 +211,9 @@ async def _sign_document(
             "signed-",
         )
     except FieldAlreadySigned:
-        # sign_field checks before writing anything. Only possible if a version was stored
-        # but the transaction that pointed the document at it was lost.
+        # sign_field checks before writing anything. The version and the request's status
+        # commit together, so this means an inconsistency elsewhere; the document already
+        # carries this signature, which is what the job is for.
         log.warning("document %s already signed for recipient %s", document.id, recipient.id)
 
 
@@ -252,10 +247,9 @@ async def _seal_evidence(
     runtime: Runtime, session: AsyncSession, envelope: Envelope, step: service.Step
 ) -> None:
     report = await build_evidence_report(session, envelope, generated_at=step.now)
-    pdf = await asyncio.to_thread(render_evidence_pdf, report)
     unsealed = runtime.blobs.scratch_path("evidence-")
     try:
-        await asyncio.to_thread(unsealed.write_bytes, pdf)
+        await asyncio.to_thread(_render_to, unsealed, report)
         seal = runtime.seal
         envelope.evidence_sha256 = await new_version(
             runtime.blobs,
@@ -266,6 +260,10 @@ async def _seal_evidence(
     finally:
         unsealed.unlink(missing_ok=True)
     await step.record(session, envelope, "evidence.sealed", sha256=envelope.evidence_sha256)
+
+
+def _render_to(path: Path, report: EvidenceReport) -> None:
+    path.write_bytes(render_evidence_pdf(report))
 
 
 def _evidence_reason(envelope: Envelope) -> str:

@@ -233,6 +233,10 @@ async def advance(session: AsyncSession, step: Step, envelope: Envelope) -> None
             )
 
 
+APPLY_SIGNATURE = "signing.apply"
+"""The job that signs for one signer; its handler lives in app.signing.flow."""
+SIGNING_METHOD = "email_link"
+"""How a `simple`-level signer is authenticated: they hold the link emailed to them."""
 CONSENT_TEXT = {
     "fr": "J'ai lu les documents et je les signe électroniquement. Je reconnais que cette "
     "signature électronique a la même valeur que ma signature manuscrite.",
@@ -245,7 +249,10 @@ def consent_text(recipient: Recipient) -> str:
     return CONSENT_TEXT[recipient.locale.value]
 
 
-async def pending_signature(session: AsyncSession, recipient: Recipient) -> SignatureRequest | None:
+async def signature_request_of(
+    session: AsyncSession, recipient: Recipient
+) -> SignatureRequest | None:
+    """The signer's request, whatever its status: there is at most one per recipient."""
     return await session.scalar(
         select(SignatureRequest).where(SignatureRequest.recipient_id == recipient.id)
     )
@@ -253,11 +260,18 @@ async def pending_signature(session: AsyncSession, recipient: Recipient) -> Sign
 
 async def require_no_signature_request(session: AsyncSession, recipient: Recipient) -> None:
     """Once a signer has consented, the job will sign: nothing else may happen in between."""
-    if await pending_signature(session, recipient) is not None:
+    if await signature_request_of(session, recipient) is not None:
         raise Conflict(
             "signature_in_progress",
             "Your signature is being applied to the documents; it cannot be changed.",
         )
+
+
+async def require_can_sign(session: AsyncSession, envelope: Envelope, recipient: Recipient) -> None:
+    require_turn(envelope, recipient)
+    if envelope.kind.value != "signature":
+        raise Conflict("wrong_action", "This envelope is approved, not signed.")
+    await require_no_signature_request(session, recipient)
 
 
 async def request_signature(
@@ -271,10 +285,7 @@ async def request_signature(
     method: str,
 ) -> SignatureRequest:
     """Records consent and image durably and queues the job that signs every document."""
-    require_turn(envelope, recipient)
-    if envelope.kind.value != "signature":
-        raise Conflict("wrong_action", "This envelope is approved, not signed.")
-    await require_no_signature_request(session, recipient)
+    await require_can_sign(session, envelope, recipient)
     request = SignatureRequest(
         tenant_id=envelope.tenant_id,
         envelope_id=envelope.id,
@@ -337,12 +348,6 @@ async def _end(
         recipient.next_reminder_at = None
         if recipient.status in (RecipientStatus.waiting, *ACTIONABLE_RECIPIENT):
             move_recipient(recipient, RecipientStatus.skipped)
-
-
-APPLY_SIGNATURE = "signing.apply"
-"""The job that signs for one signer; its handler lives in app.signing.flow."""
-SIGNING_METHOD = "email_link"
-"""How a `simple`-level signer is authenticated: they hold the link emailed to them."""
 
 
 # --- scheduled work (the sweep) -----------------------------------------------------------
