@@ -19,8 +19,8 @@ from pyhanko_certvalidator import ValidationContext
 
 from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
-from tests.support import ApiClient
-from tests.workflow.support import Recipient
+from tests.support import ApiClient, make_pdf
+from tests.workflow.support import Recipient, send
 
 
 def signature_png(width: int = 300, height: int = 100, color: str = "navy") -> bytes:
@@ -137,3 +137,19 @@ def renders_cleanly(pdf: Path) -> None:
         check=True,
     )
     assert rendered.stderr == "", rendered.stderr
+
+
+async def sent_signature_envelope(api: ApiClient, tag: str, signers: int = 2) -> dict[str, Any]:
+    """Sent, one PDF, signers `s0+{tag}@example.com`, `s1+…` each with a stamp; as the API
+    shows it after send."""
+    envelope = await api.envelope(kind="signature", name=f"Envelope {tag}")
+    response = await api.upload(envelope["id"], make_pdf(), filename="c.pdf")
+    assert response.status_code == 201, response.text
+    document_id = response.json()["id"]
+    for index in range(signers):
+        recipient = await api.add_recipient(
+            envelope["id"], email=f"s{index}+{tag}@example.com", first_name=f"S{index}"
+        )
+        await put_stamp(api, envelope["id"], document_id, recipient["id"], x=40 + 200 * index)
+    await send(api, envelope["id"])
+    return await api.get_envelope(envelope["id"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import uuid
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 from sqlalchemy import func, select
@@ -15,29 +14,15 @@ from app.workflow.models import SignatureRequest
 from tests.signing.flow_support import (
     b64,
     check_valid,
-    put_stamp,
+    sent_signature_envelope,
     sign,
     signature_png,
     wait_until_signed,
 )
 from tests.signing.testpki import TestPki
 from tests.sinks import MailSink
-from tests.support import ApiClient, make_pdf
+from tests.support import ApiClient
 from tests.workflow.support import Recipient, open_invitation, send
-
-
-async def _sent_envelope(api: ApiClient, tag: str, signers: int = 2) -> dict[str, Any]:
-    envelope = await api.envelope(kind="signature", name=f"Refusals {tag}")
-    response = await api.upload(envelope["id"], make_pdf(), filename="c.pdf")
-    assert response.status_code == 201, response.text
-    document_id = response.json()["id"]
-    for index in range(signers):
-        recipient = await api.add_recipient(
-            envelope["id"], email=f"s{index}+{tag}@example.com", first_name=f"S{index}"
-        )
-        await put_stamp(api, envelope["id"], document_id, recipient["id"], x=40 + 200 * index)
-    await send(api, envelope["id"])
-    return await api.get_envelope(envelope["id"])
 
 
 async def _versions(api: ApiClient, envelope_id: str) -> list[str | None]:
@@ -69,7 +54,7 @@ def _jpeg() -> bytes:
 async def test_send_adds_one_empty_field_per_signer_and_keeps_the_original(
     api: ApiClient, runtime: Runtime
 ) -> None:
-    envelope = await _sent_envelope(api, "fields", signers=2)
+    envelope = await sent_signature_envelope(api, "fields", signers=2)
     document = envelope["documents"][0]
     assert document["current_sha256"] not in (None, document["sha256"])
     original = runtime.blobs.path_of(document["sha256"]).read_bytes()
@@ -81,7 +66,7 @@ async def test_send_adds_one_empty_field_per_signer_and_keeps_the_original(
 async def test_bad_images_and_missing_consent_are_refused_and_store_nothing(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
 ) -> None:
-    envelope = await _sent_envelope(api, "images")
+    envelope = await sent_signature_envelope(api, "images")
     before = await _versions(api, envelope["id"])
     async with open_invitation(base_url, mail, "s0+images@example.com") as signer:
         cases = {
@@ -115,7 +100,7 @@ async def test_out_of_turn_twice_and_after_the_end_are_refused(
     test_pki: TestPki,
     tmp_path: Path,
 ) -> None:
-    envelope = await _sent_envelope(api, "turns")
+    envelope = await sent_signature_envelope(api, "turns")
     # Every link is live from send on; the second signer's email comes later.
     token_of_second = runtime.secrets.link_token(uuid.UUID(envelope["recipients"][1]["id"]))
     async with Recipient(base_url=base_url, timeout=30) as second:
@@ -151,7 +136,7 @@ async def test_out_of_turn_twice_and_after_the_end_are_refused(
 async def test_the_wrong_action_for_the_kind_is_refused(
     api: ApiClient, base_url: str, mail: MailSink
 ) -> None:
-    await _sent_envelope(api, "kind", signers=1)
+    await sent_signature_envelope(api, "kind", signers=1)
     async with open_invitation(base_url, mail, "s0+kind@example.com") as signer:
         approved = await signer.approve()
         assert approved.status_code == 409 and approved.json()["code"] == "wrong_action"

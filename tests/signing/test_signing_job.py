@@ -19,6 +19,7 @@ from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from tests.signing.flow_support import (
     check_valid,
     put_stamp,
+    sent_signature_envelope,
     sign,
     signature_png,
     wait_until_signed,
@@ -27,16 +28,6 @@ from tests.signing.testpki import TestPki
 from tests.sinks import MailSink, text_of
 from tests.support import ApiClient, make_pdf
 from tests.workflow.support import open_invitation, send
-
-
-async def _sent(api: ApiClient, tag: str) -> dict[str, Any]:
-    envelope = await api.envelope(kind="signature", name=f"Job {tag}")
-    upload = await api.upload(envelope["id"], make_pdf(), filename="j.pdf")
-    for index in range(2):
-        added = await api.add_recipient(envelope["id"], email=f"j{index}+{tag}@example.com")
-        await put_stamp(api, envelope["id"], upload.json()["id"], added["id"], x=40 + 250 * index)
-    await send(api, envelope["id"])
-    return envelope
 
 
 async def _request(runtime: Runtime, envelope_id: str) -> SignatureRequest:
@@ -60,8 +51,8 @@ async def _state(api: ApiClient, envelope_id: str) -> tuple[list[Any], int]:
 async def _first_signer_signed(
     api: ApiClient, base_url: str, mail: MailSink, tag: str, pki: TestPki, tmp_path: Path
 ) -> dict[str, Any]:
-    envelope = await _sent(api, tag)
-    async with open_invitation(base_url, mail, f"j0+{tag}@example.com") as signer:
+    envelope = await sent_signature_envelope(api, tag)
+    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
         assert (await sign(signer, signature_png())).status_code == 202
         await wait_until_signed(signer)
     await _check_current(api, envelope, pki, tmp_path, signatures=1)
@@ -162,7 +153,7 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
     test_pki: TestPki,
     tmp_path: Path,
 ) -> None:
-    envelope = await _sent(api, "tsa")
+    envelope = await sent_signature_envelope(api, "tsa")
     before = await _state(api, envelope["id"])
     working = runtime.seal
     # Nothing listens on port 9 (discard): every timestamp request is refused.
@@ -171,7 +162,7 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
         "seal",
         dataclasses.replace(working, timestamper=http_timestamper("http://127.0.0.1:9/")),
     )
-    async with open_invitation(base_url, mail, "j0+tsa@example.com") as signer:
+    async with open_invitation(base_url, mail, "s0+tsa@example.com") as signer:
         assert (await sign(signer, signature_png())).status_code == 202
         failed = await _wait_for_event(api, envelope["id"], "recipient.signature_failed")
         assert failed["data"]["error"]
