@@ -138,7 +138,7 @@ async def upload_document(
         kind, budget = await service.upload_budget(
             session, principal, envelope_id, limit_bytes=limit
         )
-    declared = _content_length(request)
+    declared = declared_length(request)
     if declared is not None and declared > budget.remaining_bytes:
         raise envelope_too_large(budget)
     try:
@@ -165,7 +165,8 @@ def _check_filename(filename: str) -> None:
         )
 
 
-def _content_length(request: Request) -> int | None:
+def declared_length(request: Request) -> int | None:
+    """Content-Length, if the client sent one: lets an oversized body be refused unread."""
     raw = request.headers.get("content-length")
     if raw is None:
         return None
@@ -186,7 +187,7 @@ async def _inspect(
                 runtime.pdf_gate.check(staged.path), staged.make_durable()
             )
         except PdfRejected as rejected:
-            raise _refusal(rejected) from None
+            raise gate_refusal(rejected) from None
     return UploadedFile(
         filename=filename,
         content_type=PDF_MEDIA_TYPE if info else _media_type(request, filename),
@@ -206,7 +207,8 @@ def _page_json(page: PageGeometry) -> dict[str, object]:
     }
 
 
-def _refusal(rejected: PdfRejected) -> UnsupportedDocument | UnsupportedMediaType:
+def gate_refusal(rejected: PdfRejected) -> UnsupportedDocument | UnsupportedMediaType:
+    """The upload gate's refusal as a problem; validations answer with the same types."""
     if rejected.code == "not_a_pdf":
         return UnsupportedMediaType(rejected.code, rejected.detail)
     return UnsupportedDocument(rejected.code, rejected.detail)

@@ -16,12 +16,11 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from app.api.deps import PrincipalDep, RuntimeDep
+from app.api.documents import declared_length, gate_refusal
 from app.api.problems import problems
 from app.errors import (
-    BadRequest,
     PayloadTooLarge,
     UnsupportedDocument,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from app.pdf.gate import PdfRejected
@@ -123,7 +122,7 @@ async def validate_pdf_route(
     upload apply (413, 415 `not_a_pdf`, 422 `encrypted`, `damaged`, `too_many_pages`, ...).
     """
     limit = runtime.settings.envelope_size_limit_bytes
-    declared = _content_length(request)
+    declared = declared_length(request)
     if declared is not None and declared > limit:
         raise _too_large(limit)
     try:
@@ -145,25 +144,9 @@ async def _validate(runtime: Runtime, staged: StagedBlob) -> ValidationReport:
         await runtime.pdf_gate.check(staged.path, allow_signatures=True)
         return await runtime.pdf_gate.run(validate_pdf, staged.path, trust_roots)
     except PdfRejected as rejected:
-        raise _refusal(rejected) from None
+        raise gate_refusal(rejected) from None
     except UnreadablePdf as unreadable:
         raise UnsupportedDocument("damaged", str(unreadable)) from None
-
-
-def _refusal(rejected: PdfRejected) -> UnsupportedDocument | UnsupportedMediaType:
-    # The same problem types as a document upload.
-    if rejected.code == "not_a_pdf":
-        return UnsupportedMediaType(rejected.code, rejected.detail)
-    return UnsupportedDocument(rejected.code, rejected.detail)
-
-
-def _content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise BadRequest("invalid_content_length", "Content-Length must be a whole number.")
-    return int(raw)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
