@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -257,8 +259,13 @@ async def sign(
             "Signing needs the signer's consent: send consent=true once they accepted it.",
             [FieldError("/consent", "must be true")],
         )
-    image = decode_signature_image(
-        body.signature_image, max_bytes=runtime.settings.signature_image_max_bytes
+    # Decoding a PNG of up to 2000x2000 pixels takes milliseconds of CPU: off the event loop.
+    image = await anyio.to_thread.run_sync(
+        partial(
+            decode_signature_image,
+            body.signature_image,
+            max_bytes=runtime.settings.signature_image_max_bytes,
+        )
     )
     # Refused before the image is stored, so a refused request leaves nothing behind.
     await service.require_can_sign(session, who.envelope, who.recipient)
