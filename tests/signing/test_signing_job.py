@@ -173,14 +173,28 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
 
         monkeypatch.setattr(runtime, "seal", working)
         request = await _request(runtime, envelope["id"])
-        failed_jobs = await list_failed_jobs(runtime.database_url)
-        held = [
-            int(job.id) for job in failed_jobs if str(request.id).encode() in (job.payload or b"")
-        ]
+        held = await _held_jobs_for(runtime, request)
         assert len(held) == 1
         await requeue_failed_jobs(runtime.database_url, held)
         await wait_until_signed(signer)
     await _check_current(api, envelope, test_pki, tmp_path, signatures=1)
+
+
+async def _held_jobs_for(runtime: Runtime, request: SignatureRequest) -> list[int]:
+    """The request's dead-lettered jobs, once PgQueuer has recorded the failure.
+
+    The exhausted hook records `recipient.signature_failed` before the handler re-raises, and
+    PgQueuer marks the job failed only afterwards: the event alone does not mean it is held yet.
+    """
+    for _ in range(100):
+        failed_jobs = await list_failed_jobs(runtime.database_url)
+        held = [
+            int(job.id) for job in failed_jobs if str(request.id).encode() in (job.payload or b"")
+        ]
+        if held:
+            return held
+        await asyncio.sleep(0.1)
+    return []
 
 
 async def _wait_for_event(api: ApiClient, envelope_id: str, type: str) -> dict[str, Any]:
