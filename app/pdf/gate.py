@@ -12,6 +12,8 @@ Failure handling:
 - a worker died (SIGXCPU, OOM, crash)        -> the executor fails every task in flight with
   BrokenProcessPool, including innocent ones; a task that was not alone on the pool is retried
   once in a private one-worker pool, so only the culprit ends as "too_complex".
+- the service itself was killed (SIGKILL, OOM) -> each worker sees it go and exits, and the
+  forkserver with them: nothing is left running.
 
 Besides the gate's own check, run() offers the same caps to other work on a file that passed
 it (signature validation: pyHanko's diff analysis of a hostile file can be slow).
@@ -21,8 +23,12 @@ import asyncio
 import io
 import math
 import multiprocessing
+import os
 import pathlib
 import resource
+import select
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -51,13 +57,54 @@ T = TypeVar("T")
 # forkserver, not fork: the parent runs an event loop and threads, whose locks a forked child
 # would inherit in whatever state they were in.
 _START_METHOD = "forkserver"
+_WATCH_STACK_BYTES = 256 * 1024
+_WATCH_POLL_SECONDS = 1.0
 
 
-def _start_worker(memory_bytes: int) -> None:
+def _start_worker(memory_bytes: int, service_pid: int) -> None:
     """Worker initializer: finish imports and warm caches, then cap memory and core dumps."""
     _warm_up_parsers()
+    _exit_with(service_pid)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a worker killed by SIGXCPU dumps no core
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def _exit_with(service_pid: int) -> None:
+    """Leave when the service does, however it ends.
+
+    A service killed outright (SIGKILL, the OOM killer) cannot shut its pool down. Each worker
+    holds its task queue's write end itself, so it would wait on that queue forever, and keep
+    the forkserver alive with it. Started before the memory cap, with a small stack.
+    """
+    previous = threading.stack_size(_WATCH_STACK_BYTES)
+    try:
+        watch = threading.Thread(
+            target=_wait_for_exit, args=(service_pid,), name="gate-service-watch", daemon=True
+        )
+        watch.start()
+    finally:
+        threading.stack_size(previous)
+
+
+def _wait_for_exit(pid: int) -> None:
+    try:
+        process = os.pidfd_open(pid)  # readable once the process has exited
+    except ProcessLookupError:
+        os._exit(0)
+    except OSError:  # a kernel without pidfd (before 5.3): ask now and then instead
+        while _exists(pid):
+            time.sleep(_WATCH_POLL_SECONDS)
+        os._exit(0)
+    select.select([process], [], [])
+    os._exit(0)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _warm_up_parsers() -> None:
@@ -192,7 +239,7 @@ class PdfGate:
             max_workers=workers,
             mp_context=multiprocessing.get_context(_START_METHOD),
             initializer=_start_worker,
-            initargs=(self._limits.memory_bytes,),
+            initargs=(self._limits.memory_bytes, os.getpid()),
         )
         return _Pool(executor, workers)
 
