@@ -104,6 +104,8 @@ def _exists(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except PermissionError:  # the pid now belongs to someone else's process
+        return False
     return True
 
 
