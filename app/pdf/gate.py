@@ -102,9 +102,7 @@ def _wait_for_exit(pid: int) -> None:
 def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # the pid now belongs to someone else's process
+    except (ProcessLookupError, PermissionError):  # gone, or the pid is someone else's now
         return False
     return True
 
