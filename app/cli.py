@@ -27,12 +27,12 @@ from app.envelopes.models import Document, Envelope
 from app.errors import BadRequest, DomainError, NotFound
 from app.evidence.service import envelope_events, verify_events
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
-from app.jobs.handlers import JOB_SPECS
 from app.jobs.worker import Worker
 from app.main import start_worker_runtime
 from app.migrations import upgrade_to_head
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
+from app.worker import JOB_SPECS
 from app.workflow.models import SignatureRequest
 
 

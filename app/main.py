@@ -21,8 +21,8 @@ from app.api import (
     events,
     health,
     pki,
+    recipient,
     recipients,
-    signing,
     stamps,
     users,
     validations,
@@ -43,7 +43,6 @@ from app.db import (
     resolve_database_url,
 )
 from app.db import transaction as db_transaction
-from app.jobs.handlers import JOB_SPECS
 from app.jobs.worker import Worker
 from app.migrations import upgrade_to_head
 from app.notifications.mailer import build_mailer
@@ -53,6 +52,7 @@ from app.signing.appearance import load_fonts
 from app.signing.keys import Seal, load_seal
 from app.storage.blobs import BlobStore
 from app.tenants.service import ensure_development_key
+from app.worker import JOB_SPECS
 
 log = logging.getLogger("cachet")
 
@@ -191,7 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
-    for module in (signing, webhooks):
+    for module in (recipient, webhooks):
         app.include_router(module.router)
     app.include_router(pki.router)
     app.include_router(validations.router)

@@ -1,8 +1,14 @@
-"""What the running service holds for its lifetime: settings, database, blobs, mail, clock."""
+"""What the running service holds for its lifetime: settings, database, blobs, mail, clock.
+
+It names no signing library: main.py puts the platform seal in, and the code that signs takes
+it out again with app.signing.keys.platform_seal(), so this module stays below app.signing's
+users without depending on app.signing itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -12,8 +18,13 @@ from app.crypto import SecretBox
 from app.db import EmbeddedPostgres
 from app.notifications.mailer import Mailer
 from app.pdf.gate import PdfGate
-from app.signing.keys import Seal
 from app.storage.blobs import BlobStore
+
+
+class SealHandle(Protocol):
+    """The platform seal as the runtime holds it: all the runtime does with it is close it."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -27,5 +38,5 @@ class Runtime:
     clock: Clock
     mailer: Mailer
     secrets: SecretBox
-    seal: Seal
+    seal: SealHandle
     embedded_postgres: EmbeddedPostgres | None = None

@@ -57,11 +57,13 @@ from sqlalchemy import select
 from app.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
-from app.signing.flow import apply_signature_job, current_path, signature_order
-from app.signing.keys import Seal
+from app.signing.keys import Seal, platform_seal
 from app.signing.pades import SignatureOrder, reserved_contents_size
 from app.workflow.loading import load_envelope
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
+from app.workflow.signatures import signature_order
+from app.workflow.tasks import apply_signature_job
+from app.workflow.versions import current_path
 from bench.service import RssSampler, RunningService, bare_endpoint, running_service
 from bench.signing_floor import image_pdf, pyhanko_sign, shipped_signer, signature_png, text_pdf
 
@@ -290,7 +292,7 @@ async def one_round(
     """One fresh envelope: the three first-signer signatures (in rotating order, so drift hits
     each alike), then the last signer's job. With `lag`, the loop's lag is recorded during each
     instead of its time (the ticker itself takes the GIL every millisecond)."""
-    seal = bench.runtime.seal
+    seal = platform_seal(bench.runtime.seal)
     envelope = await sent_envelope(bench.api, pdf.data, tag)
     request = await request_signature(bench, envelope, 0)
     source, order = await floor_inputs(bench, envelope, request)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activity import Step, step_at
 from app.config import Settings
+from app.envelopes.models import Envelope
+from app.envelopes.schemas import EnvelopeOut
+from app.envelopes.views import envelope_out
 from app.errors import Unauthenticated
 from app.evidence.service import Actor, Origin
 from app.runtime import Runtime
 from app.tenants.service import Principal, authenticate
-from app.workflow.service import Step
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -70,14 +74,20 @@ OriginDep = Annotated[Origin, Depends(get_origin)]
 
 
 def sender_step(runtime: RuntimeDep, principal: PrincipalDep, origin: OriginDep) -> Step:
-    """A workflow step on behalf of the platform's API key."""
-    return Step(
-        now=runtime.clock.now(),
-        settings=runtime.settings,
-        secrets=runtime.secrets,
-        actor=Actor("api_key", id=str(principal.api_key_id)),
-        origin=origin,
-    )
+    """A step on behalf of the platform's API key."""
+    return step_at(runtime, actor=Actor("api_key", id=str(principal.api_key_id)), origin=origin)
 
 
 SenderStepDep = Annotated[Step, Depends(sender_step)]
+
+
+def envelope_presenter(runtime: RuntimeDep) -> Callable[[Envelope], EnvelopeOut]:
+    """The sender's view of an envelope, its readiness judged at the service clock's now."""
+    return partial(
+        envelope_out,
+        limit_bytes=runtime.settings.envelope_size_limit_bytes,
+        now=runtime.clock.now(),
+    )
+
+
+EnvelopeViewDep = Annotated[Callable[[Envelope], EnvelopeOut], Depends(envelope_presenter)]

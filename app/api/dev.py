@@ -17,10 +17,10 @@ from sqlalchemy import select
 from app.api.deps import RuntimeDep, SessionDep
 from app.crypto import sha256_hex
 from app.envelopes.models import Recipient
+from app.envelopes.people import sender_name
 from app.errors import NotFound
 from app.notifications.mailer import DevMailbox
 from app.workflow.loading import load_envelope
-from app.workflow.mail import sender_name
 
 router = APIRouter(include_in_schema=False)
 

@@ -15,13 +15,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from app.activity import Step
 from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep
 from app.api.problems import problems
 from app.db import transaction
-from app.envelopes import service
+from app.envelopes import documents, service
+from app.envelopes.documents import UploadedFile, envelope_too_large
 from app.envelopes.models import Document, EnvelopeKind
 from app.envelopes.schemas import DocumentOut
-from app.envelopes.service import UploadedFile, envelope_too_large
 from app.envelopes.views import document_out
 from app.errors import (
     BadRequest,
@@ -34,8 +35,6 @@ from app.pdf.gate import PageGeometry, PdfInfo, PdfRejected
 from app.runtime import Runtime
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
 from app.tenants.service import Principal
-from app.workflow.events import Ref
-from app.workflow.service import Step
 
 router = APIRouter(prefix="/v1/envelopes/{envelope_id}/documents", tags=["documents"])
 
@@ -135,7 +134,7 @@ async def upload_document(
     _check_filename(filename)
     limit = runtime.settings.envelope_size_limit_bytes
     async with transaction(runtime.sessions) as session:
-        kind, budget = await service.upload_budget(
+        kind, budget = await documents.upload_budget(
             session, principal, envelope_id, limit_bytes=limit
         )
     declared = declared_length(request)
@@ -233,17 +232,8 @@ async def _record(
 ) -> DocumentOut:
     limit = runtime.settings.envelope_size_limit_bytes
     async with transaction(runtime.sessions) as session:
-        document = await service.record_document(
-            session, principal, envelope_id, uploaded, limit_bytes=limit
-        )
-        await step.record(
-            session,
-            Ref(document.envelope_id, document.tenant_id),
-            "document.added",
-            document_id=str(document.id),
-            filename=document.filename,
-            sha256=document.sha256,
-            size_bytes=document.size_bytes,
+        document = await documents.record_document(
+            session, step, principal, envelope_id, uploaded, limit_bytes=limit
         )
         runtime.blobs.commit(staged)
     return document_out(document, kind, signer_ids=[])
@@ -286,12 +276,5 @@ async def delete_document(
     step: SenderStepDep,
 ) -> Response:
     """Remove a document; its bytes no longer count against the envelope's budget."""
-    removed = await service.delete_document(session, principal, envelope_id, document_id)
-    await step.record(
-        session,
-        Ref(envelope_id, principal.tenant_id),
-        "document.deleted",
-        document_id=str(document_id),
-        sha256=removed.sha256,
-    )
+    await documents.delete_document(session, step, principal, envelope_id, document_id)
     return Response(status_code=204)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from app.api.deps import PrincipalDep, SenderStepDep, SessionDep, SettingsDep
-from app.api.idempotent import IdempotencyKey, claim_key, remember_answer
+from app.api.deps import EnvelopeViewDep, PrincipalDep, SenderStepDep, SessionDep
+from app.api.idempotent import Answer, IdempotencyKey, answer_once
 from app.api.problems import problems
 from app.envelopes import service
 from app.envelopes.models import EnvelopeKind, EnvelopeStatus
 from app.envelopes.schemas import EnvelopeCreate, EnvelopeOut, EnvelopePage, EnvelopeUpdate
-from app.envelopes.views import envelope_out
 
 router = APIRouter(prefix="/v1/envelopes", tags=["envelopes"])
 
@@ -30,35 +29,27 @@ async def create_envelope(
     body: EnvelopeCreate,
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
     step: SenderStepDep,
+    present: EnvelopeViewDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a draft envelope. `sender_signs_first` puts the sender first in the queue."""
-    call, replay = await claim_key(
+
+    async def create() -> Answer:
+        envelope = await service.create_envelope(session, step, principal, body)
+        return present(envelope).model_dump(mode="json")
+
+    return await answer_once(
         session,
+        step,
         principal,
-        settings,
         operation="createEnvelope",
         key=idempotency_key,
         payload=body.model_dump(mode="json"),
+        status_code=201,
+        work=create,
+        headers_for=lambda answer: {"Location": f"/v1/envelopes/{answer['id']}"},
     )
-    if replay is not None:
-        return _json(replay.body, replay.status_code, replayed=True)
-    envelope = await service.create_envelope(session, principal, body)
-    await step.record(session, envelope, "envelope.created", kind=envelope.kind.value)
-    await session.refresh(envelope, ["created_at", "updated_at"])
-    out = envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
-    content = out.model_dump(mode="json")
-    await remember_answer(session, principal, call, status_code=201, body=content)
-    return _json(content, 201)
-
-
-def _json(content: dict[str, Any], status: int, *, replayed: bool = False) -> JSONResponse:
-    headers = {"Location": f"/v1/envelopes/{content['id']}"}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(content, status_code=status, headers=headers)
 
 
 @router.get(
@@ -70,7 +61,7 @@ def _json(content: dict[str, Any], status: int, *, replayed: bool = False) -> JS
 async def list_envelopes(
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
+    present: EnvelopeViewDep,
     status: EnvelopeStatus | None = None,
     kind: EnvelopeKind | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -81,9 +72,8 @@ async def list_envelopes(
     rows, next_cursor = await service.list_envelopes(
         session, principal, filters=filters, cursor=cursor, limit=limit
     )
-    limit_bytes = settings.envelope_size_limit_bytes
     return EnvelopePage(
-        data=[envelope_out(e, limit_bytes=limit_bytes) for e in rows],
+        data=[present(e) for e in rows],
         next_cursor=next_cursor,
         has_more=next_cursor is not None,
     )
@@ -96,11 +86,10 @@ async def list_envelopes(
     responses=problems(401, 404),
 )
 async def get_envelope(
-    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+    envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, present: EnvelopeViewDep
 ) -> EnvelopeOut:
     """Full state: documents with their badges, recipients in order, size, readiness."""
-    envelope = await service.get_envelope(session, principal, envelope_id)
-    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+    return present(await service.get_envelope(session, principal, envelope_id))
 
 
 @router.patch(
@@ -114,11 +103,11 @@ async def update_envelope(
     body: EnvelopeUpdate,
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
+    step: SenderStepDep,
+    present: EnvelopeViewDep,
 ) -> EnvelopeOut:
     """Change a draft; only the fields sent are changed."""
-    envelope = await service.update_envelope(session, principal, envelope_id, body)
-    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+    return present(await service.update_envelope(session, step, principal, envelope_id, body))
 
 
 @router.delete(

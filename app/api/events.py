@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query
 from app.api.deps import PrincipalDep, SessionDep
 from app.api.problems import problems
 from app.errors import BadRequest
+from app.evidence.schemas import EventOut, EventPage
 from app.evidence.service import feed_page
-from app.workflow.schemas import EventOut, EventPage
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 

@@ -14,14 +14,16 @@ from app.api.deps import RuntimeDep
 from app.api.problems import problems
 from app.errors import NotFound
 from app.signing.devpki import DevelopmentPki
+from app.signing.keys import platform_seal
 
 router = APIRouter(prefix="/pki", tags=["pki"])
 
 
 def _development_pki(runtime: RuntimeDep) -> DevelopmentPki:
-    if runtime.seal.development_pki is None:
+    development_pki = platform_seal(runtime.seal).development_pki
+    if development_pki is None:
         raise NotFound("development_pki")
-    return runtime.seal.development_pki
+    return development_pki
 
 
 @router.get(

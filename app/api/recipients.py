@@ -6,9 +6,9 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import PrincipalDep, SessionDep, SettingsDep
+from app.api.deps import EnvelopeViewDep, PrincipalDep, SessionDep
 from app.api.problems import problems
-from app.envelopes import service
+from app.envelopes import recipients, service
 from app.envelopes.schemas import (
     EnvelopeOut,
     RecipientCreate,
@@ -16,7 +16,7 @@ from app.envelopes.schemas import (
     RecipientOut,
     RecipientUpdate,
 )
-from app.envelopes.views import envelope_out, recipient_out
+from app.envelopes.views import recipient_out
 
 router = APIRouter(prefix="/v1/envelopes/{envelope_id}/recipients", tags=["recipients"])
 
@@ -32,7 +32,7 @@ async def add_recipient(
     envelope_id: uuid.UUID, body: RecipientCreate, session: SessionDep, principal: PrincipalDep
 ) -> RecipientOut:
     """Append a recipient: a platform user (`user_id`) or a person by `email`."""
-    recipient = await service.add_recipient(session, principal, envelope_id, body)
+    recipient = await recipients.add_recipient(session, principal, envelope_id, body)
     envelope = await service.get_envelope(session, principal, envelope_id)
     return recipient_out(recipient, envelope.kind)
 
@@ -48,11 +48,11 @@ async def reorder_recipients(
     body: RecipientOrder,
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
+    present: EnvelopeViewDep,
 ) -> EnvelopeOut:
     """Set the order in which recipients act; list every recipient once."""
-    envelope = await service.reorder_recipients(session, principal, envelope_id, body)
-    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+    envelope = await recipients.reorder_recipients(session, principal, envelope_id, body)
+    return present(envelope)
 
 
 @router.patch(
@@ -69,7 +69,9 @@ async def update_recipient(
     principal: PrincipalDep,
 ) -> RecipientOut:
     """Names, phone (E.164) and locale."""
-    recipient = await service.update_recipient(session, principal, envelope_id, recipient_id, body)
+    recipient = await recipients.update_recipient(
+        session, principal, envelope_id, recipient_id, body
+    )
     envelope = await service.get_envelope(session, principal, envelope_id)
     return recipient_out(recipient, envelope.kind)
 
@@ -83,5 +85,5 @@ async def update_recipient(
 async def delete_recipient(
     envelope_id: uuid.UUID, recipient_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    await service.delete_recipient(session, principal, envelope_id, recipient_id)
+    await recipients.delete_recipient(session, principal, envelope_id, recipient_id)
     return Response(status_code=204)

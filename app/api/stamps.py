@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from app.api.deps import PrincipalDep, SessionDep, SettingsDep
 from app.api.problems import problems
-from app.envelopes import service
+from app.envelopes import stamps
 from app.envelopes.schemas import StampOut, StampPut
 
 router = APIRouter(
@@ -36,7 +36,7 @@ async def put_stamp(
 
     Coordinates are PDF points from the top-left corner of the page as displayed.
     """
-    stamp, created = await service.put_stamp(
+    stamp, created = await stamps.put_stamp(
         session,
         principal,
         envelope_id=envelope_id,
@@ -62,7 +62,7 @@ async def delete_stamp(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> Response:
-    await service.delete_stamp(
+    await stamps.delete_stamp(
         session,
         principal,
         envelope_id=envelope_id,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Response
 
 from app.api.deps import PrincipalDep, SessionDep
 from app.api.problems import problems
-from app.envelopes.schemas import UserOut, UserPut
 from app.schemas import NO_CONTROL_CHARACTERS
+from app.tenants.schemas import UserOut, UserPut
 from app.tenants.service import UserFields, get_user, put_user
 
 router = APIRouter(prefix="/v1/users", tags=["users"])

@@ -26,6 +26,7 @@ from app.errors import (
 from app.pdf.gate import PdfRejected
 from app.runtime import Runtime
 from app.schemas import ResponseBody
+from app.signing.keys import platform_seal
 from app.signing.validation import UnreadablePdf, ValidationReport, validate_pdf
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
 
@@ -139,7 +140,9 @@ async def validate_pdf_route(
 async def _validate(runtime: Runtime, staged: StagedBlob) -> ValidationReport:
     if staged.size_bytes == 0:
         raise ValidationFailed.at("/", "the document is empty", code="empty_document")
-    trust_roots = tuple(root.dump() for root in runtime.seal.trust_roots)  # DER pickles safely
+    trust_roots = tuple(
+        root.dump() for root in platform_seal(runtime.seal).trust_roots
+    )  # DER pickles safely
     try:
         await runtime.pdf_gate.check(staged.path, allow_signatures=True)
         return await runtime.pdf_gate.run(validate_pdf, staged.path, trust_roots)

@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import PrincipalDep, RuntimeDep, SenderStepDep, SessionDep, SettingsDep
+from app.api.deps import (
+    EnvelopeViewDep,
+    PrincipalDep,
+    RuntimeDep,
+    SenderStepDep,
+    SessionDep,
+)
 from app.api.documents import blob_file
-from app.api.idempotent import IdempotencyKey, claim_key, remember_answer
+from app.api.idempotent import Answer, IdempotencyKey, answer_once
 from app.api.problems import problems
-from app.config import Settings
-from app.envelopes.models import Envelope, EnvelopeKind
+from app.envelopes.models import Envelope
 from app.envelopes.schemas import EnvelopeOut
-from app.envelopes.service import recipient_email
-from app.envelopes.views import envelope_out
 from app.errors import Conflict
+from app.evidence.schemas import EnvelopeEvents, EventOut
 from app.evidence.service import envelope_events
-from app.notifications.content import EmailKind
-from app.signing.flow import prepare_documents
 from app.workflow import service
 from app.workflow.loading import load_envelope
-from app.workflow.mail import addressee_of, compose, recipient_name
-from app.workflow.schemas import (
-    CancelIn,
-    EmailPreview,
-    EnvelopeEvents,
-    EventOut,
-    PreviewOut,
-    RemindOut,
-    SummaryLine,
-)
+from app.workflow.schemas import CancelIn, PreviewOut, RemindOut
+from app.workflow.views import preview_out
 
 router = APIRouter(prefix="/v1/envelopes", tags=["workflow"])
 
@@ -49,33 +44,7 @@ async def preview_envelope(
 ) -> PreviewOut:
     """The recipients in order and the first invitation email, exactly as it will be sent."""
     envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
-    role = "signer" if envelope.kind is EnvelopeKind.signature else "approver"
-    lines = [
-        SummaryLine(
-            position=r.position,
-            recipient_id=r.id,
-            name=recipient_name(r),
-            email=recipient_email(r),
-            role=role,
-            is_sender=r.is_sender,
-        )
-        for r in envelope.recipients
-    ]
-    invitation = None
-    if envelope.recipients:
-        to = addressee_of(envelope.recipients[0])
-        email = compose(
-            envelope,
-            EmailKind.invitation,
-            to,
-            secrets=runtime.secrets,
-            link_template=runtime.settings.signing_link_template,
-            expires_at=service.expiry_at_send(envelope, runtime.clock.now(), runtime.settings),
-        )
-        invitation = EmailPreview(
-            to=to.address, subject=email.subject, html=email.html, text=email.text
-        )
-    return PreviewOut(recipients=lines, invitation=invitation)
+    return preview_out(envelope, runtime)
 
 
 @router.post(
@@ -88,31 +57,31 @@ async def send_envelope(
     envelope_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
     step: SenderStepDep,
     runtime: RuntimeDep,
+    present: EnvelopeViewDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Start the workflow: invites the first recipient only. Refused with every blocker if
     the envelope is not ready (422 `envelope_not_ready`)."""
-    call, replay = await claim_key(
+
+    async def send() -> Answer:
+        envelope = await load_envelope(
+            session, envelope_id, lock=True, tenant_id=principal.tenant_id
+        )
+        await service.send(session, step, envelope, runtime)
+        return (await _after_change(session, envelope, present)).model_dump(mode="json")
+
+    return await answer_once(
         session,
+        step,
         principal,
-        settings,
         operation="sendEnvelope",
         key=idempotency_key,
         payload=str(envelope_id),
+        status_code=200,
+        work=send,
     )
-    if replay is not None:
-        headers = {"Idempotent-Replayed": "true"}
-        return JSONResponse(replay.body, status_code=replay.status_code, headers=headers)
-    envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
-    await service.send(session, step, envelope)
-    if envelope.kind is EnvelopeKind.signature:
-        await prepare_documents(runtime, envelope)
-    content = (await _after_change(session, envelope, settings)).model_dump(mode="json")
-    await remember_answer(session, principal, call, status_code=200, body=content)
-    return JSONResponse(content)
 
 
 @router.post(
@@ -125,8 +94,8 @@ async def cancel_envelope(
     envelope_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    settings: SettingsDep,
     step: SenderStepDep,
+    present: EnvelopeViewDep,
     body: Annotated[CancelIn | None, Body()] = None,
 ) -> EnvelopeOut:
     """Stop an envelope in progress; recipients already invited are told, with the reason.
@@ -134,16 +103,16 @@ async def cancel_envelope(
     The body is optional."""
     envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
     await service.cancel(session, step, envelope, body.reason if body else None)
-    return await _after_change(session, envelope, settings)
+    return await _after_change(session, envelope, present)
 
 
 async def _after_change(
-    session: AsyncSession, envelope: Envelope, settings: Settings
+    session: AsyncSession, envelope: Envelope, present: Callable[[Envelope], EnvelopeOut]
 ) -> EnvelopeOut:
     """updated_at is set by the database: read it back before answering."""
     await session.flush()
     await session.refresh(envelope, ["updated_at"])
-    return envelope_out(envelope, limit_bytes=settings.envelope_size_limit_bytes)
+    return present(envelope)
 
 
 @router.post(

@@ -252,20 +252,3 @@ class StampPut(RequestBody):
     height: float
     style: StampStyle = StampStyle.plain
     text: StampText | None = None
-
-
-class UserPut(RequestBody):
-    email: Email
-    first_name: PersonName | None = None
-    last_name: PersonName | None = None
-    phone: Phone | None = None
-
-
-class UserOut(ResponseBody):
-    external_id: str
-    email: str
-    first_name: str | None
-    last_name: str | None
-    phone: str | None
-    created_at: datetime
-    updated_at: datetime

@@ -1,4 +1,8 @@
-"""Use cases of the drafting API. Services flush, never commit: the caller owns the transaction."""
+"""Use cases of the drafting API on envelopes themselves: load, create, edit, list, delete.
+
+Services flush, never commit: the caller owns the transaction. Recipients, stamps and
+documents have modules of their own beside this one.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy import Select, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.activity import Step
 from app.envelopes.models import (
     Document,
     Envelope,
@@ -21,30 +25,14 @@ from app.envelopes.models import (
     EnvelopeStatus,
     Level,
     Recipient,
-    Stamp,
 )
-from app.envelopes.rules import Box, Budget, Page, StampContext, StampRequest, stamp_problems
-from app.envelopes.schemas import (
-    EnvelopeCreate,
-    EnvelopeUpdate,
-    RecipientCreate,
-    RecipientOrder,
-    RecipientUpdate,
-    SenderIn,
-    StampPut,
-)
-from app.errors import (
-    BadRequest,
-    Conflict,
-    FieldError,
-    NotFound,
-    PayloadTooLarge,
-    ValidationFailed,
-)
+from app.envelopes.people import recipient_email, sender_email
+from app.envelopes.schemas import EnvelopeCreate, EnvelopeUpdate, SenderIn
+from app.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from app.evidence.schemas import EventType
 from app.tenants.models import User
 from app.tenants.service import Principal
 
-EIDAS_LEVELS = frozenset({Level.eidas_simple, Level.eidas_advanced})
 NULLABLE_ENVELOPE_FIELDS = frozenset({"name", "message", "expires_at", "reminders"})
 
 
@@ -80,11 +68,11 @@ async def get_draft(
     session: AsyncSession, principal: Principal, envelope_id: uuid.UUID
 ) -> Envelope:
     envelope = await get_envelope(session, principal, envelope_id, lock=True)
-    _require_draft(envelope.status)
+    require_draft(envelope.status)
     return envelope
 
 
-def _require_draft(status: EnvelopeStatus) -> None:
+def require_draft(status: EnvelopeStatus) -> None:
     if status is not EnvelopeStatus.draft:
         raise Conflict("envelope_not_draft", "Only a draft envelope can be changed.")
 
@@ -103,18 +91,14 @@ def find_recipient(envelope: Envelope, recipient_id: uuid.UUID) -> Recipient:
     raise NotFound("recipient")
 
 
-def budget_of(envelope: Envelope, limit_bytes: int) -> Budget:
-    return Budget(sum(d.size_bytes for d in envelope.documents), limit_bytes)
-
-
 # --- envelopes --------------------------------------------------------------------------
 
 
 async def create_envelope(
-    session: AsyncSession, principal: Principal, data: EnvelopeCreate
+    session: AsyncSession, step: Step, principal: Principal, data: EnvelopeCreate
 ) -> Envelope:
     level = _level_for(data.kind, data.level)
-    _check_expiry(data.expires_at)
+    _check_expiry(data.expires_at, step.now)
     envelope = Envelope(
         id=uuid.uuid4(),
         tenant_id=principal.tenant_id,
@@ -138,11 +122,17 @@ async def create_envelope(
     if data.sender_signs_first:
         _add_sender_recipient(envelope)
     await session.flush()
+    await step.record(session, envelope, EventType.envelope_created, kind=envelope.kind.value)
+    await session.refresh(envelope, ["created_at", "updated_at"])
     return envelope
 
 
 async def update_envelope(
-    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, data: EnvelopeUpdate
+    session: AsyncSession,
+    step: Step,
+    principal: Principal,
+    envelope_id: uuid.UUID,
+    data: EnvelopeUpdate,
 ) -> Envelope:
     envelope = await get_draft(session, principal, envelope_id)
     given = data.model_fields_set
@@ -157,7 +147,7 @@ async def update_envelope(
     if "level" in given:
         envelope.level = _level_for(envelope.kind, data.level)
     if "expires_at" in given:
-        _check_expiry(data.expires_at)
+        _check_expiry(data.expires_at, step.now)
         envelope.expires_at = data.expires_at
     if "reminders" in given:
         envelope.reminder_interval_days = data.reminders.interval_days if data.reminders else None
@@ -167,7 +157,7 @@ async def update_envelope(
         _sync_sender_recipient(envelope)
     if data.sender_signs_first is not None:
         _set_sender_signs_first(envelope, data.sender_signs_first)
-    envelope.updated_at = datetime.now(UTC)
+    envelope.updated_at = step.now
     await session.flush()
     return envelope
 
@@ -235,12 +225,15 @@ def _level_for(kind: EnvelopeKind, level: Level | None) -> Level | None:
     return level or Level.simple
 
 
-def _check_expiry(expires_at: datetime | None) -> None:
-    if expires_at is not None and expires_at <= datetime.now(UTC):
+def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
+    if expires_at is not None and expires_at <= now:
         raise ValidationFailed.at("/expires_at", "expires_at must be in the future")
 
 
-async def _resolve_user(
+# --- the sender, and their place in the queue ------------------------------------------
+
+
+async def resolve_user(
     session: AsyncSession, principal: Principal, external_id: str, pointer: str
 ) -> User:
     user = await session.scalar(
@@ -255,7 +248,7 @@ async def _apply_sender(
     session: AsyncSession, principal: Principal, envelope: Envelope, sender: SenderIn
 ) -> None:
     if sender.user_id is not None:
-        envelope.sender_user = await _resolve_user(
+        envelope.sender_user = await resolve_user(
             session, principal, sender.user_id, "/sender/user_id"
         )
         envelope.sender_email = envelope.sender_first_name = envelope.sender_last_name = None
@@ -266,26 +259,12 @@ async def _apply_sender(
         envelope.sender_last_name = sender.last_name
 
 
-def sender_email(envelope: Envelope) -> str:
-    if envelope.sender_user is not None:
-        return envelope.sender_user.email
-    assert envelope.sender_email is not None
-    return envelope.sender_email
-
-
-def recipient_email(recipient: Recipient) -> str:
-    if recipient.user is not None:
-        return recipient.user.email
-    assert recipient.email is not None
-    return recipient.email
-
-
-def _sender_recipient(envelope: Envelope) -> Recipient | None:
+def sender_recipient(envelope: Envelope) -> Recipient | None:
     return next((r for r in envelope.recipients if r.is_sender), None)
 
 
 def _add_sender_recipient(envelope: Envelope) -> None:
-    _refuse_duplicate(envelope, sender_email(envelope), "/sender_signs_first")
+    refuse_duplicate(envelope, sender_email(envelope), "/sender_signs_first")
     for recipient in envelope.recipients:
         recipient.position += 1
     sender = Recipient(
@@ -300,7 +279,7 @@ def _add_sender_recipient(envelope: Envelope) -> None:
 
 
 def _sync_sender_recipient(envelope: Envelope) -> None:
-    recipient = _sender_recipient(envelope)
+    recipient = sender_recipient(envelope)
     if recipient is None:
         return
     recipient.user = envelope.sender_user
@@ -310,21 +289,21 @@ def _sync_sender_recipient(envelope: Envelope) -> None:
 
 
 def _set_sender_signs_first(envelope: Envelope, wanted: bool) -> None:
-    present = _sender_recipient(envelope)
+    present = sender_recipient(envelope)
     envelope.sender_signs_first = wanted
     if wanted and present is None:
         _add_sender_recipient(envelope)
     elif not wanted and present is not None:
         envelope.recipients.remove(present)
-        _renumber(envelope)
+        renumber(envelope)
 
 
-def _renumber(envelope: Envelope) -> None:
+def renumber(envelope: Envelope) -> None:
     for position, recipient in enumerate(envelope.recipients, start=1):
         recipient.position = position
 
 
-def _refuse_duplicate(
+def refuse_duplicate(
     envelope: Envelope, email: str, pointer: str, *, ignore: Recipient | None = None
 ) -> None:
     for recipient in envelope.recipients:
@@ -334,282 +313,3 @@ def _refuse_duplicate(
                 f"{email} is already a recipient of this envelope",
                 [FieldError(pointer, "already a recipient of this envelope")],
             )
-
-
-# --- recipients -------------------------------------------------------------------------
-
-
-async def add_recipient(
-    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, data: RecipientCreate
-) -> Recipient:
-    envelope = await get_draft(session, principal, envelope_id)
-    recipient = Recipient(
-        id=uuid.uuid4(),
-        tenant_id=principal.tenant_id,
-        envelope_id=envelope.id,
-        position=len(envelope.recipients) + 1,
-        first_name=data.first_name,
-        last_name=data.last_name,
-        phone=data.phone,
-        locale=data.locale or envelope.locale,
-    )
-    if data.user_id is not None:
-        recipient.user = await _resolve_user(session, principal, data.user_id, "/user_id")
-        _refuse_duplicate(envelope, recipient.user.email, "/user_id")
-    else:
-        assert data.email is not None
-        _refuse_duplicate(envelope, data.email, "/email")
-        recipient.email = data.email
-    envelope.recipients.append(recipient)
-    await session.flush()
-    return recipient
-
-
-async def update_recipient(
-    session: AsyncSession,
-    principal: Principal,
-    envelope_id: uuid.UUID,
-    recipient_id: uuid.UUID,
-    data: RecipientUpdate,
-) -> Recipient:
-    envelope = await get_draft(session, principal, envelope_id)
-    recipient = find_recipient(envelope, recipient_id)
-    if recipient.is_sender and {"first_name", "last_name"} & data.model_fields_set:
-        raise ValidationFailed.at(
-            "/first_name", "the sender's names are changed through the envelope's sender"
-        )
-    if "locale" in data.model_fields_set and data.locale is None:
-        raise ValidationFailed.at("/locale", "locale cannot be null")
-    for name in data.model_fields_set:
-        setattr(recipient, name, getattr(data, name))
-    await session.flush()
-    return recipient
-
-
-async def delete_recipient(
-    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, recipient_id: uuid.UUID
-) -> None:
-    envelope = await get_draft(session, principal, envelope_id)
-    recipient = find_recipient(envelope, recipient_id)
-    if recipient.is_sender:
-        raise Conflict(
-            "sender_recipient",
-            "The sender signs first; set sender_signs_first to false to remove them.",
-        )
-    envelope.recipients.remove(recipient)
-    _renumber(envelope)
-    await session.flush()
-
-
-async def reorder_recipients(
-    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, data: RecipientOrder
-) -> Envelope:
-    envelope = await get_draft(session, principal, envelope_id)
-    by_id = {r.id: r for r in envelope.recipients}
-    wanted = data.recipient_ids
-    if len(wanted) != len(set(wanted)) or set(wanted) != set(by_id):
-        raise ValidationFailed.at(
-            "/recipient_ids", "list every recipient of the envelope exactly once"
-        )
-    sender = _sender_recipient(envelope)
-    if sender is not None and wanted[0] != sender.id:
-        raise ValidationFailed.at(
-            "/recipient_ids/0", "the sender signs first while sender_signs_first is true"
-        )
-    envelope.recipients.sort(key=lambda r: wanted.index(r.id))
-    _renumber(envelope)
-    await session.flush()
-    return envelope
-
-
-# --- stamps -----------------------------------------------------------------------------
-
-
-def pages_of(document: Document) -> list[Page]:
-    return [
-        Page(p["width"], p["height"], p["rotation"], tuple(p["crop_box"]))
-        for p in document.pages or []
-    ]
-
-
-def box_of(stamp: Stamp) -> Box:
-    return Box(stamp.page, stamp.x, stamp.y, stamp.width, stamp.height)
-
-
-async def put_stamp(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    envelope_id: uuid.UUID,
-    document_id: uuid.UUID,
-    recipient_id: uuid.UUID,
-    data: StampPut,
-    text_max_length: int,
-) -> tuple[Stamp, bool]:
-    """Place or move one signer's stamp on one document; returns (stamp, created)."""
-    envelope = await get_draft(session, principal, envelope_id)
-    if envelope.kind is not EnvelopeKind.signature:
-        raise Conflict("stamps_not_applicable", "Approval envelopes have no stamps.")
-    document = find_document(envelope, document_id)
-    await _check_signer(session, principal, envelope, recipient_id)
-    request = StampRequest(
-        Box(data.page, data.x, data.y, data.width, data.height),
-        data.style,
-        data.text,
-    )
-    others = [box_of(s) for s in document.stamps if s.recipient_id != recipient_id]
-    context = StampContext(
-        pages=pages_of(document),
-        other_boxes=others,
-        text_allowed=envelope.level not in EIDAS_LEVELS,
-        text_max_length=text_max_length,
-    )
-    problems = stamp_problems(request, context)
-    if problems:
-        raise ValidationFailed("invalid_stamp", "The stamp cannot be placed there.", problems)
-    stamp = next((s for s in document.stamps if s.recipient_id == recipient_id), None)
-    created = stamp is None
-    if stamp is None:
-        stamp = Stamp(id=uuid.uuid4(), tenant_id=principal.tenant_id, recipient_id=recipient_id)
-        document.stamps.append(stamp)
-    for name in ("page", "x", "y", "width", "height", "style", "text"):
-        setattr(stamp, name, getattr(data, name))
-    await session.flush()
-    return stamp, created
-
-
-async def delete_stamp(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    envelope_id: uuid.UUID,
-    document_id: uuid.UUID,
-    recipient_id: uuid.UUID,
-) -> None:
-    envelope = await get_draft(session, principal, envelope_id)
-    document = find_document(envelope, document_id)
-    stamp = next((s for s in document.stamps if s.recipient_id == recipient_id), None)
-    if stamp is None:
-        raise NotFound("stamp")
-    document.stamps.remove(stamp)
-    await session.flush()
-
-
-async def _check_signer(
-    session: AsyncSession, principal: Principal, envelope: Envelope, recipient_id: uuid.UUID
-) -> None:
-    if any(r.id == recipient_id for r in envelope.recipients):
-        return
-    exists = await session.scalar(
-        select(func.count())
-        .select_from(Recipient)
-        .where(Recipient.id == recipient_id, Recipient.tenant_id == principal.tenant_id)
-    )
-    if not exists:
-        raise NotFound("recipient")
-    raise ValidationFailed(
-        "recipient_not_signer",
-        "This recipient is not a signer of this envelope.",
-        [FieldError("/recipient_id", "not a signer of this envelope")],
-    )
-
-
-# --- documents --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """A file that has been streamed, hashed and checked, ready to be recorded."""
-
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    page_count: int | None
-    pages: Sequence[dict[str, object]] | None
-
-
-async def upload_budget(
-    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, *, limit_bytes: int
-) -> tuple[EnvelopeKind, Budget]:
-    """What an upload may use, in one query: checked before a byte of the body is read."""
-    used = (
-        select(func.coalesce(func.sum(Document.size_bytes), 0))
-        .where(Document.envelope_id == Envelope.id)
-        .scalar_subquery()
-    )
-    row = (
-        await session.execute(
-            select(Envelope.kind, Envelope.status, used).where(
-                Envelope.id == envelope_id, Envelope.tenant_id == principal.tenant_id
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound("envelope")
-    kind, status, used_bytes = row
-    _require_draft(status)
-    return kind, Budget(int(used_bytes), limit_bytes)
-
-
-async def record_document(
-    session: AsyncSession,
-    principal: Principal,
-    envelope_id: uuid.UUID,
-    file: UploadedFile,
-    *,
-    limit_bytes: int,
-) -> Document:
-    """Checks the budget again under the envelope's lock: concurrent uploads cannot overshoot."""
-    envelope = await session.scalar(
-        select(Envelope)
-        .where(Envelope.id == envelope_id, Envelope.tenant_id == principal.tenant_id)
-        .with_for_update()
-    )
-    if envelope is None:
-        raise NotFound("envelope")
-    _require_draft(envelope.status)
-    used_bytes = await session.scalar(
-        select(func.coalesce(func.sum(Document.size_bytes), 0)).where(
-            Document.envelope_id == envelope.id
-        )
-    )
-    budget = Budget(int(used_bytes or 0), limit_bytes)
-    if not budget.admits(file.size_bytes):
-        raise envelope_too_large(budget)
-    document = Document(
-        id=uuid.uuid4(),
-        tenant_id=envelope.tenant_id,
-        envelope_id=envelope.id,
-        filename=file.filename,
-        content_type=file.content_type,
-        size_bytes=file.size_bytes,
-        sha256=file.sha256,
-        page_count=file.page_count,
-        pages=list(file.pages) if file.pages is not None else None,
-        stamps=[],
-    )
-    session.add(document)
-    await session.flush()
-    await session.refresh(document, ["created_at"])
-    return document
-
-
-def envelope_too_large(budget: Budget) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        "envelope_too_large",
-        f"The envelope's documents may total {budget.limit_bytes} bytes; "
-        f"{budget.used_bytes} are used, {budget.remaining_bytes} remain.",
-        used_bytes=budget.used_bytes,
-        limit_bytes=budget.limit_bytes,
-    )
-
-
-async def delete_document(
-    session: AsyncSession, principal: Principal, envelope_id: uuid.UUID, document_id: uuid.UUID
-) -> Document:
-    envelope = await get_draft(session, principal, envelope_id)
-    document = find_document(envelope, document_id)
-    envelope.documents.remove(document)
-    await session.flush()
-    return document

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from app.envelopes.models import Document, Envelope, EnvelopeKind, EnvelopeStatus, Recipient
-from app.envelopes.rules import (
-    Blocker,
-    DocumentView,
-    EnvelopeView,
-    RecipientView,
-    StampStyle,
-    blockers,
-    stamps_complete,
-)
+from app.envelopes.models import Document, Envelope, EnvelopeKind, Recipient
+from app.envelopes.people import recipient_email, sender_email, shown_names
+from app.envelopes.readiness import document_view, envelope_blockers
+from app.envelopes.rules import Budget, stamps_complete
 from app.envelopes.schemas import (
     BlockerOut,
     DocumentOut,
@@ -25,31 +19,16 @@ from app.envelopes.schemas import (
     Size,
     StampOut,
 )
-from app.envelopes.service import EIDAS_LEVELS, budget_of, recipient_email, sender_email
-
-# Levels this version can send. None yet: `simple` arrives with PAdES signing, the eIDAS
-# levels with their SMS and identity checks. Approval envelopes have no level and can be sent.
-AVAILABLE_LEVELS: frozenset[str] = frozenset({"simple"})
 
 
-def envelope_blockers(envelope: Envelope) -> list[Blocker]:
-    """Every reason the envelope cannot be sent now; empty when it can."""
-    documents = [_document_view(d) for d in envelope.documents]
-    view = EnvelopeView(
-        is_draft=envelope.status is EnvelopeStatus.draft,
-        is_signature=envelope.kind is EnvelopeKind.signature,
-        eidas=envelope.level in EIDAS_LEVELS,
-        level_available=envelope.level is None or envelope.level.value in AVAILABLE_LEVELS,
-        expiry_in_past=envelope.expires_at is not None and envelope.expires_at <= datetime.now(UTC),
-        documents=documents,
-        recipients=[_recipient_view(r) for r in envelope.recipients],
-    )
-    return blockers(view)
+def budget_of(envelope: Envelope, limit_bytes: int) -> Budget:
+    return Budget(sum(d.size_bytes for d in envelope.documents), limit_bytes)
 
 
-def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
+def envelope_out(envelope: Envelope, *, limit_bytes: int, now: datetime) -> EnvelopeOut:
+    """The envelope as its sender sees it, readiness judged at `now` (the service clock)."""
     signer_ids = [str(r.id) for r in envelope.recipients]
-    found = envelope_blockers(envelope)
+    found = envelope_blockers(envelope, now)
     budget = budget_of(envelope, limit_bytes)
     return EnvelopeOut(
         id=envelope.id,
@@ -89,6 +68,7 @@ def envelope_out(envelope: Envelope, *, limit_bytes: int) -> EnvelopeOut:
 
 def recipient_out(recipient: Recipient, kind: EnvelopeKind) -> RecipientOut:
     user = recipient.user
+    first_name, last_name = shown_names(recipient)
     return RecipientOut(
         id=recipient.id,
         position=recipient.position,
@@ -96,8 +76,8 @@ def recipient_out(recipient: Recipient, kind: EnvelopeKind) -> RecipientOut:
         is_sender=recipient.is_sender,
         user_id=user.external_id if user else None,
         email=recipient_email(recipient),
-        first_name=recipient.first_name or (user.first_name if user else None),
-        last_name=recipient.last_name or (user.last_name if user else None),
+        first_name=first_name,
+        last_name=last_name,
         phone=recipient.phone or (user.phone if user else None),
         locale=recipient.locale,
         status=recipient.status,
@@ -110,32 +90,10 @@ def recipient_out(recipient: Recipient, kind: EnvelopeKind) -> RecipientOut:
     )
 
 
-def display_name(recipient: Recipient) -> str:
-    out = recipient_out(recipient, EnvelopeKind.signature)
-    names = " ".join(n for n in (out.first_name, out.last_name) if n)
-    return names or out.email
-
-
-def _recipient_view(recipient: Recipient) -> RecipientView:
-    phone = recipient.phone or (recipient.user.phone if recipient.user else None)
-    return RecipientView(str(recipient.id), display_name(recipient), has_phone=phone is not None)
-
-
-def _document_view(document: Document) -> DocumentView:
-    return DocumentView(
-        id=str(document.id),
-        filename=document.filename,
-        stamped_by=frozenset(str(s.recipient_id) for s in document.stamps),
-        text_stamped_by=frozenset(
-            str(s.recipient_id) for s in document.stamps if s.style is StampStyle.with_text
-        ),
-    )
-
-
 def document_out(document: Document, kind: EnvelopeKind, signer_ids: list[str]) -> DocumentOut:
     badge = None
     if kind is EnvelopeKind.signature:
-        complete = stamps_complete(_document_view(document), signer_ids)
+        complete = stamps_complete(document_view(document), signer_ids)
         badge = "complete" if complete else "pending"
     return DocumentOut(
         id=document.id,

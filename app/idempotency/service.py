@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -41,10 +41,15 @@ def fingerprint(payload: Any) -> str:
 
 
 async def claim(
-    session: AsyncSession, principal: Principal, call: IdempotentCall, *, ttl: timedelta
+    session: AsyncSession,
+    principal: Principal,
+    call: IdempotentCall,
+    *,
+    ttl: timedelta,
+    now: datetime,
 ) -> Replay | None:
     """None: this request goes ahead. A Replay: answer with the first request's result."""
-    await _forget_expired(session, principal, call, ttl)
+    await _forget_expired(session, principal, call, expired_before=now - ttl)
     inserted = await session.scalar(
         insert(IdempotencyRecord)
         .values(
@@ -52,6 +57,7 @@ async def claim(
             operation=call.operation,
             key=call.key,
             fingerprint=call.fingerprint,
+            created_at=now,
         )
         .on_conflict_do_nothing()
         .returning(IdempotencyRecord.key)
@@ -93,11 +99,11 @@ def _same_call(principal: Principal, call: IdempotentCall) -> tuple[Any, ...]:
 
 
 async def _forget_expired(
-    session: AsyncSession, principal: Principal, call: IdempotentCall, ttl: timedelta
+    session: AsyncSession, principal: Principal, call: IdempotentCall, *, expired_before: datetime
 ) -> None:
     await session.execute(
         delete(IdempotencyRecord).where(
             *_same_call(principal, call),
-            IdempotencyRecord.created_at < datetime.now(UTC) - ttl,
+            IdempotencyRecord.created_at < expired_before,
         )
     )

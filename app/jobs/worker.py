@@ -1,8 +1,12 @@
-"""A job worker: PgQueuer's QueueManager on its own connection, our handlers, a periodic sweep.
+"""A job worker: PgQueuer's QueueManager on its own connection, the handlers it is given, and
+the periodic jobs it asks for.
 
 `cachet serve` runs one inside the service (development default); `cachet worker` runs one
 standalone. Any number may run against the same database: PgQueuer claims each job with
 SKIP LOCKED, and a job whose worker stops heart-beating is picked up again by another.
+
+The queue knows nothing of what the jobs do: each handler gets the context the worker was
+started with (the service's runtime) and the job's payload.
 """
 
 from __future__ import annotations
@@ -14,33 +18,47 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from pgqueuer import QueueManager
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job
 from pgqueuer.queries import Queries
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings
 from app.db import connect_raw, transaction
 from app.jobs.queue import decode_payload, enqueue
-from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Runtime, dict[str, Any]], Awaitable[None]]
-ExhaustedHook = Callable[[Runtime, dict[str, Any], str], Awaitable[None]]
 
-SWEEP = "sweep"
+class JobContext(Protocol):
+    """What the worker itself needs from the context it hands to the handlers."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+
+ContextT = TypeVar("ContextT", bound=JobContext)
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """One kind of job: its handler, and what to record when every attempt has failed."""
+class JobSpec(Generic[ContextT]):
+    """One kind of job: its handler, what to record when every attempt has failed, and whether
+    the worker asks for it every CACHET_SWEEP_INTERVAL_SECONDS (one at a time anywhere)."""
 
     name: str
-    handler: Handler
-    on_exhausted: ExhaustedHook | None = None
+    handler: Callable[[ContextT, dict[str, Any]], Awaitable[None]]
+    on_exhausted: Callable[[ContextT, dict[str, Any], str], Awaitable[None]] | None = None
+    periodic: bool = False
 
 
 def retry_delay(attempt: int, *, max_delay: float, rng: random.Random | None = None) -> timedelta:
@@ -49,14 +67,14 @@ def retry_delay(attempt: int, *, max_delay: float, rng: random.Random | None = N
     return timedelta(seconds=ceiling * (0.5 + 0.5 * (rng or random).random()))
 
 
-def entrypoint_for(runtime: Runtime, spec: JobSpec) -> Callable[[Job], Awaitable[None]]:
+def entrypoint_for(context: ContextT, spec: JobSpec[ContextT]) -> Callable[[Job], Awaitable[None]]:
     """Turns a failure into a delayed retry until the attempts run out, then dead-letters it."""
-    settings = runtime.settings
+    settings = context.settings
 
     async def run(job: Job) -> None:
         payload = decode_payload(job.payload)
         try:
-            await spec.handler(runtime, payload)
+            await spec.handler(context, payload)
         except RetryRequested:
             raise
         except Exception as error:
@@ -68,33 +86,33 @@ def entrypoint_for(runtime: Runtime, spec: JobSpec) -> Callable[[Job], Awaitable
                 delay = retry_delay(job.attempts, max_delay=settings.job_retry_max_delay_seconds)
                 raise RetryRequested(delay=delay, reason=str(error)) from error
             if spec.on_exhausted is not None:
-                await spec.on_exhausted(runtime, payload, str(error))
+                await spec.on_exhausted(context, payload, str(error))
             raise  # held as 'failed' by PgQueuer: the dead-letter state (`cachet jobs failed`)
 
     return run
 
 
-class Worker:
-    def __init__(self, runtime: Runtime, specs: Sequence[JobSpec]) -> None:
-        self.runtime = runtime
+class Worker(Generic[ContextT]):
+    def __init__(self, context: ContextT, specs: Sequence[JobSpec[ContextT]]) -> None:
+        self.context = context
         self.specs = specs
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._manager: QueueManager | None = None
 
     async def start(self) -> None:
-        connection = await connect_raw(self.runtime.database_url)
+        connection = await connect_raw(self.context.database_url)
         manager = QueueManager(Queries(AsyncpgDriver(connection)))
         for spec in self.specs:
-            manager.entrypoint(spec.name, on_failure="hold")(entrypoint_for(self.runtime, spec))
+            manager.entrypoint(spec.name, on_failure="hold")(entrypoint_for(self.context, spec))
         self._manager = manager
-        self._tasks = [
-            asyncio.create_task(self._run_manager(manager, connection)),
-            asyncio.create_task(self._sweep_ticker()),
+        self._tasks = [asyncio.create_task(self._run_manager(manager, connection))]
+        self._tasks += [
+            asyncio.create_task(self._ticker(spec.name)) for spec in self.specs if spec.periodic
         ]
 
     async def _run_manager(self, manager: QueueManager, connection: Any) -> None:
-        settings = self.runtime.settings
+        settings = self.context.settings
         try:
             await manager.run(
                 dequeue_timeout=timedelta(seconds=5),
@@ -105,15 +123,15 @@ class Worker:
         finally:
             await connection.close()
 
-    async def _sweep_ticker(self) -> None:
-        """Asks for a sweep now and then; its dedupe key keeps it to one at a time anywhere."""
-        interval = self.runtime.settings.sweep_interval_seconds
+    async def _ticker(self, name: str) -> None:
+        """Asks for a periodic job now and then; its dedupe key keeps it to one at a time."""
+        interval = self.context.settings.sweep_interval_seconds
         while not self._stopping.is_set():
             try:
-                async with transaction(self.runtime.sessions) as session:
-                    await enqueue(session, SWEEP, {}, dedupe_key=SWEEP)
+                async with transaction(self.context.sessions) as session:
+                    await enqueue(session, name, {}, dedupe_key=name)
             except Exception:
-                log.exception("could not schedule the sweep")
+                log.exception("could not schedule the periodic job %s", name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), interval)
 

@@ -78,6 +78,14 @@ class Seal:
         self.on_close()
 
 
+def platform_seal(handle: object) -> Seal:
+    """The seal the runtime holds, as what it is. The runtime types it only as something to
+    close (it does not depend on this package); main.py always puts a Seal there."""
+    if not isinstance(handle, Seal):
+        raise TypeError(f"the runtime holds a {type(handle).__name__} where a Seal belongs")
+    return handle
+
+
 class CachedKeySigner(SimpleSigner):
     """A SimpleSigner that parses its private key once.
 

@@ -6,24 +6,42 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
+from app.evidence.schemas import EventType
 from app.schemas import NO_CONTROL_CHARACTERS, RequestBody, ResponseBody
 
-EventType = Literal[
-    "envelope.sent",
-    "envelope.completed",
-    "envelope.declined",
-    "envelope.canceled",
-    "envelope.expired",
-    "recipient.invited",
-    "recipient.opened",
-    "recipient.approved",
-    "recipient.signed",
-    "recipient.signature_failed",
-    "recipient.declined",
-    "recipient.reminded",
-    "email.failed",
+# What a webhook endpoint can subscribe to; the evidence log records more than this (drafting
+# steps, emails sent, archiving and sealing).
+WEBHOOK_EVENTS: tuple[EventType, ...] = (
+    EventType.envelope_sent,
+    EventType.envelope_completed,
+    EventType.envelope_declined,
+    EventType.envelope_canceled,
+    EventType.envelope_expired,
+    EventType.recipient_invited,
+    EventType.recipient_opened,
+    EventType.recipient_approved,
+    EventType.recipient_signed,
+    EventType.recipient_signature_failed,
+    EventType.recipient_declined,
+    EventType.recipient_reminded,
+    EventType.email_failed,
+)
+
+
+def _sent_to_webhooks(event_type: EventType) -> EventType:
+    if event_type not in WEBHOOK_EVENTS:
+        raise ValueError(
+            f"{event_type.value} is recorded in the evidence log, not sent to webhooks"
+        )
+    return event_type
+
+
+WebhookEventType = Annotated[
+    EventType,
+    AfterValidator(_sent_to_webhooks),
+    WithJsonSchema({"type": "string", "enum": [event.value for event in WEBHOOK_EVENTS]}),
 ]
 Url = Annotated[
     str, StringConstraints(min_length=1, max_length=2000, pattern=NO_CONTROL_CHARACTERS)
@@ -34,7 +52,7 @@ Description = Annotated[str, StringConstraints(max_length=500, pattern=NO_CONTRO
 class EndpointCreate(RequestBody):
     url: Url = Field(description="https only in production; must resolve to public addresses")
     description: Description | None = None
-    event_types: list[EventType] = Field(
+    event_types: list[WebhookEventType] = Field(
         default_factory=list, max_length=20, description="empty: every event type"
     )
 
@@ -42,7 +60,7 @@ class EndpointCreate(RequestBody):
 class EndpointUpdate(RequestBody):
     url: Url | None = None
     description: Description | None = None
-    event_types: list[EventType] | None = Field(default=None, max_length=20)
+    event_types: list[WebhookEventType] | None = Field(default=None, max_length=20)
     enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
 
 

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,14 +16,11 @@ from app.errors import Conflict, NotFound
 from app.evidence.models import Event
 from app.jobs.queue import enqueue
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from app.webhooks.schemas import EventType
+from app.webhooks.schemas import WEBHOOK_EVENTS
 from app.webhooks.signatures import new_message_id, new_secret
 
 DELIVER = "webhooks.deliver"
 TEST_EVENT = "webhook.test"
-
-# What a webhook endpoint can subscribe to; the evidence log records more than this.
-WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 # Event data worth putting in a thin payload: identifiers, never personal data.
 PAYLOAD_DATA_KEYS = ("recipient_id", "document_id", "notification_id", "kind")
@@ -42,7 +39,7 @@ def _payload(type: str, timestamp: datetime, data: dict[str, Any]) -> bytes:
 
 async def fan_out(session: AsyncSession, event: Event, *, now: datetime) -> None:
     """One delivery per subscribed endpoint, written and enqueued with the event itself."""
-    if event.type not in WEBHOOK_EVENT_TYPES:
+    if event.type not in WEBHOOK_EVENTS:
         return
     endpoints = await session.scalars(
         select(WebhookEndpoint).where(

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from app.activity import Ref
 from app.envelopes.models import Document, Envelope, Recipient
 from app.errors import NotFound
-from app.workflow.events import Ref
 
 
 async def load_envelope(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -47,31 +47,6 @@ class CancelIn(RequestBody):
 class RemindOut(ResponseBody):
     recipient_id: uuid.UUID = Field(description="who was reminded: the recipient whose turn it is")
     reminder_count: int
-
-
-class EventOut(ResponseBody):
-    id: int
-    envelope_id: uuid.UUID
-    sequence: int = Field(description="1, 2, 3… within the envelope")
-    type: str
-    occurred_at: datetime
-    actor: dict[str, Any]
-    ip: str | None
-    user_agent: str | None
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str = Field(description="SHA-256(prev_hash ‖ canonical JSON of the event)")
-
-
-class EnvelopeEvents(ResponseBody):
-    data: list[EventOut]
-
-
-class EventPage(ResponseBody):
-    data: list[EventOut]
-    next_cursor: str | None = Field(
-        description="pass as `after` to continue; also returned when the page is empty"
-    )
 
 
 # --- recipient side -----------------------------------------------------------------------

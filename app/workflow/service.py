@@ -1,25 +1,37 @@
-"""The running envelope: send, the ordered cascade, cancel, reminders, expiry.
+"""The running envelope: send, the ordered cascade, approve, sign, decline, cancel, reminders,
+expiry. One function per use case; the HTTP routes and the jobs each make one call.
 
 Every function here runs inside the caller's transaction with the envelope's row lock held, so
-two actions on one envelope are strictly one after the other. Side effects (emails, webhooks)
-are written to the outbox and the job queue in that same transaction.
+two actions on one envelope are strictly one after the other. Side effects (emails, webhooks,
+the signing job) are written to the outbox and the job queue in that same transaction. The
+decisions themselves (whose turn, who is told, what is due) are the pure functions of
+workflow/rules.py.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
 
+import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activity import Step
 from app.config import Settings
-from app.crypto import SecretBox, sha256_hex
-from app.envelopes.models import Envelope, EnvelopeStatus, Recipient, RecipientStatus
-from app.envelopes.rules import Blocker
+from app.crypto import sha256_hex
+from app.envelopes.models import (
+    Envelope,
+    EnvelopeKind,
+    EnvelopeStatus,
+    Locale,
+    Recipient,
+    RecipientStatus,
+)
+from app.envelopes.people import recipient_label
+from app.envelopes.readiness import blocker_json, envelope_blockers
 from app.envelopes.states import (
     ACTIONABLE_RECIPIENT,
     DONE_RECIPIENT,
@@ -27,43 +39,29 @@ from app.envelopes.states import (
     move_envelope,
     move_recipient,
 )
-from app.envelopes.views import envelope_blockers
 from app.errors import Conflict, FieldError, Gone, TooManyRequests, ValidationFailed
-from app.evidence.service import NO_ORIGIN, SYSTEM, Actor, Origin
+from app.evidence.schemas import EventType
 from app.jobs.queue import enqueue
 from app.notifications.content import EmailKind
-from app.workflow.events import EnvelopeRef, record
+from app.runtime import Runtime
+from app.storage.blobs import BlobStore, store_bytes
+from app.workflow import rules
+from app.workflow.fields import prepare_documents
 from app.workflow.loading import load_envelope
-from app.workflow.mail import (
-    addressee_of,
-    queue_email,
-    recipient_name,
-    sender_addressee,
-)
+from app.workflow.mail import addressee_of, queue_email, sender_addressee
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
+from app.workflow.signature_image import decode_signature_image
 
-
-@dataclass(frozen=True)
-class Step:
-    """What every workflow step needs besides the session: the time, the settings, the keys."""
-
-    now: datetime
-    settings: Settings
-    secrets: SecretBox
-    actor: Actor = SYSTEM
-    origin: Origin = NO_ORIGIN
-
-    async def record(
-        self, session: AsyncSession, envelope: EnvelopeRef, type: str, **data: Any
-    ) -> None:
-        await record(
-            session, envelope, type, actor=self.actor, now=self.now, origin=self.origin, **data
-        )
-
-
-def current_recipient(envelope: Envelope) -> Recipient | None:
-    """Whose turn it is: the first recipient, in order, who has not acted yet."""
-    return next((r for r in envelope.recipients if r.status not in DONE_RECIPIENT), None)
+APPLY_SIGNATURE = "signing.apply"
+"""The job that signs for one signer: workflow/tasks.py."""
+SIGNING_METHOD = "email_link"
+"""How a `simple`-level signer is authenticated: they hold the link emailed to them."""
+CONSENT_TEXT = {
+    Locale.fr: "J'ai lu les documents et je les signe électroniquement. Je reconnais que cette "
+    "signature électronique a la même valeur que ma signature manuscrite.",
+    Locale.en: "I have read the documents and I sign them electronically. I agree that this "
+    "electronic signature has the same value as my handwritten signature.",
+}
 
 
 def require_in_progress(envelope: Envelope) -> None:
@@ -76,16 +74,18 @@ def require_in_progress(envelope: Envelope) -> None:
 # --- sender side ------------------------------------------------------------------------
 
 
-async def send(session: AsyncSession, step: Step, envelope: Envelope) -> None:
+async def send(session: AsyncSession, step: Step, envelope: Envelope, runtime: Runtime) -> None:
+    """Starts the workflow: links go live, the first recipient is invited, and each document
+    of a signature envelope gets its signature fields."""
     if envelope.status is not EnvelopeStatus.draft:
         raise Conflict("not_a_draft", f"The envelope is {envelope.status.value}; it was sent.")
-    found = envelope_blockers(envelope)
+    found = envelope_blockers(envelope, step.now)
     if found:
         raise ValidationFailed(
             "envelope_not_ready",
             "The envelope cannot be sent yet; blockers lists every reason.",
             [FieldError(b.pointer, b.detail) for b in found],
-            blockers=[_blocker_json(b) for b in found],
+            blockers=[blocker_json(b) for b in found],
         )
     move_envelope(envelope, EnvelopeStatus.in_progress)
     envelope.sent_at = step.now
@@ -95,23 +95,17 @@ async def send(session: AsyncSession, step: Step, envelope: Envelope) -> None:
         recipient.token_hash = sha256_hex(step.secrets.link_token(recipient.id))
     envelope.expires_at = expiry_at_send(envelope, step.now, step.settings)
     await step.record(
-        session, envelope, "envelope.sent", expires_at=envelope.expires_at.isoformat()
+        session, envelope, EventType.envelope_sent, expires_at=envelope.expires_at.isoformat()
     )
-    first = current_recipient(envelope)
+    first = rules.whose_turn(envelope.recipients)
     assert first is not None  # readiness requires a recipient
     await invite(session, step, envelope, first)
+    if envelope.kind is EnvelopeKind.signature:
+        await prepare_documents(runtime, envelope)
 
 
 def expiry_at_send(envelope: Envelope, now: datetime, settings: Settings) -> datetime:
     return envelope.expires_at or now + timedelta(days=settings.default_expiry_days)
-
-
-def _blocker_json(blocker: Blocker) -> dict[str, Any]:
-    body = {"code": blocker.code.value, "detail": blocker.detail, "pointer": blocker.pointer}
-    for key in ("document_id", "recipient_id"):
-        if getattr(blocker, key) is not None:
-            body[key] = getattr(blocker, key)
-    return body
 
 
 async def invite(
@@ -119,12 +113,15 @@ async def invite(
 ) -> None:
     move_recipient(recipient, RecipientStatus.invited)
     recipient.invited_at = step.now
-    if envelope.reminder_interval_days and envelope.reminder_max_count:
-        recipient.next_reminder_at = step.now + timedelta(days=envelope.reminder_interval_days)
+    recipient.next_reminder_at = rules.first_reminder_at(
+        step.now,
+        interval_days=envelope.reminder_interval_days,
+        max_count=envelope.reminder_max_count,
+    )
     await step.record(
         session,
         envelope,
-        "recipient.invited",
+        EventType.recipient_invited,
         recipient_id=str(recipient.id),
         position=recipient.position,
     )
@@ -133,14 +130,10 @@ async def invite(
 
 async def cancel(session: AsyncSession, step: Step, envelope: Envelope, reason: str | None) -> None:
     require_in_progress(envelope)
-    told = [
-        r
-        for r in envelope.recipients
-        if r.status in ACTIONABLE_RECIPIENT or r.status in DONE_RECIPIENT
-    ]
+    told = rules.told_of_cancel(envelope.recipients)
     await _end(session, step, envelope, EnvelopeStatus.canceled)
     envelope.cancel_reason = reason
-    await step.record(session, envelope, "envelope.canceled", reason=reason)
+    await step.record(session, envelope, EventType.envelope_canceled, reason=reason)
     for recipient in told:
         await queue_email(
             session, envelope, EmailKind.canceled, addressee_of(recipient), reason=reason
@@ -151,15 +144,15 @@ async def remind(session: AsyncSession, step: Step, envelope: Envelope) -> Recip
     """A reminder on request, to whoever's turn it is, at most once per cool-down."""
     require_in_progress(envelope)
     cooldown = timedelta(minutes=step.settings.reminder_cooldown_minutes)
-    last = envelope.last_manual_reminder_at
-    if last is not None and step.now < last + cooldown:
-        wait = math.ceil((last + cooldown - step.now).total_seconds())
+    wait = rules.manual_reminder_wait(envelope.last_manual_reminder_at, step.now, cooldown)
+    if wait is not None:
+        seconds = math.ceil(wait.total_seconds())
         raise TooManyRequests(
             "reminder_cooldown",
-            f"A reminder was sent recently; the next one is possible in {wait} s.",
-            retry_after_seconds=wait,
+            f"A reminder was sent recently; the next one is possible in {seconds} s.",
+            retry_after_seconds=seconds,
         )
-    recipient = current_recipient(envelope)
+    recipient = rules.whose_turn(envelope.recipients)
     assert recipient is not None  # an envelope in progress always has someone whose turn it is
     envelope.last_manual_reminder_at = step.now
     await _send_reminder(session, step, envelope, recipient, scheduled=False)
@@ -174,7 +167,7 @@ async def _send_reminder(
     await step.record(
         session,
         envelope,
-        "recipient.reminded",
+        EventType.recipient_reminded,
         recipient_id=str(recipient.id),
         count=recipient.reminder_count,
         scheduled=scheduled,
@@ -190,7 +183,10 @@ def require_turn(envelope: Envelope, recipient: Recipient) -> None:
     require_in_progress(envelope)
     if recipient.status in DONE_RECIPIENT or recipient.status is RecipientStatus.declined:
         raise Conflict("already_acted", f"You have already {recipient.status.value} this envelope.")
-    if current_recipient(envelope) is not recipient or recipient.status not in ACTIONABLE_RECIPIENT:
+    if (
+        rules.whose_turn(envelope.recipients) is not recipient
+        or recipient.status not in ACTIONABLE_RECIPIENT
+    ):
         raise Conflict("not_your_turn", "Another recipient has to act before you.")
 
 
@@ -205,25 +201,29 @@ async def approve(
     session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient, comment: str | None
 ) -> None:
     require_turn(envelope, recipient)
-    if envelope.kind.value != "approval":
+    if envelope.kind is not EnvelopeKind.approval:
         raise Conflict("wrong_action", "This envelope is signed, not approved.")
     mark_acted(recipient, RecipientStatus.approved, step.now)
     recipient.comment = comment
     await step.record(
-        session, envelope, "recipient.approved", recipient_id=str(recipient.id), comment=comment
+        session,
+        envelope,
+        EventType.recipient_approved,
+        recipient_id=str(recipient.id),
+        comment=comment,
     )
     await advance(session, step, envelope)
 
 
 async def advance(session: AsyncSession, step: Step, envelope: Envelope) -> None:
     """After an approval or a signature: invite the next recipient, or complete the envelope."""
-    following = current_recipient(envelope)
+    following = rules.whose_turn(envelope.recipients)
     if following is not None:
         await invite(session, step, envelope, following)
         return
     move_envelope(envelope, EnvelopeStatus.completed)
     envelope.ended_at = step.now
-    await step.record(session, envelope, "envelope.completed")
+    await step.record(session, envelope, EventType.envelope_completed)
     if envelope.sender_copy:
         await queue_email(session, envelope, EmailKind.completed_sender, sender_addressee(envelope))
     if envelope.distribute_to_signers:
@@ -233,20 +233,8 @@ async def advance(session: AsyncSession, step: Step, envelope: Envelope) -> None
             )
 
 
-APPLY_SIGNATURE = "signing.apply"
-"""The job that signs for one signer; its handler lives in app.signing.flow."""
-SIGNING_METHOD = "email_link"
-"""How a `simple`-level signer is authenticated: they hold the link emailed to them."""
-CONSENT_TEXT = {
-    "fr": "J'ai lu les documents et je les signe électroniquement. Je reconnais que cette "
-    "signature électronique a la même valeur que ma signature manuscrite.",
-    "en": "I have read the documents and I sign them electronically. I agree that this "
-    "electronic signature has the same value as my handwritten signature.",
-}
-
-
 def consent_text(recipient: Recipient) -> str:
-    return CONSENT_TEXT[recipient.locale.value]
+    return CONSENT_TEXT[recipient.locale]
 
 
 async def signature_request_of(
@@ -269,30 +257,57 @@ async def require_no_signature_request(session: AsyncSession, recipient: Recipie
 
 async def require_can_sign(session: AsyncSession, envelope: Envelope, recipient: Recipient) -> None:
     require_turn(envelope, recipient)
-    if envelope.kind.value != "signature":
+    if envelope.kind is not EnvelopeKind.signature:
         raise Conflict("wrong_action", "This envelope is approved, not signed.")
     await require_no_signature_request(session, recipient)
 
 
-async def request_signature(
+async def sign(
     session: AsyncSession,
     step: Step,
     envelope: Envelope,
     recipient: Recipient,
     *,
+    consent: bool,
+    signature_image: str,
+    blobs: BlobStore,
+) -> SignatureRequest:
+    """The signer's consent and handwritten image: checked, recorded durably, and the job
+    that signs every document queued. Refused before the image is stored, so a refused
+    request leaves nothing behind."""
+    if not consent:
+        raise ValidationFailed(
+            "consent_required",
+            "Signing needs the signer's consent: send consent=true once they accepted it.",
+            [FieldError("/consent", "must be true")],
+        )
+    # Decoding a PNG of up to 2000x2000 pixels takes milliseconds of CPU: off the event loop.
+    max_bytes = step.settings.signature_image_max_bytes
+    image = await anyio.to_thread.run_sync(
+        partial(decode_signature_image, signature_image, max_bytes=max_bytes)
+    )
+    await require_can_sign(session, envelope, recipient)
+    image_sha256 = await store_bytes(blobs, image.png, prefix="signature-image-")
+    return await _request_signature(
+        session, step, envelope, recipient, image_sha256, (image.width, image.height)
+    )
+
+
+async def _request_signature(
+    session: AsyncSession,
+    step: Step,
+    envelope: Envelope,
+    recipient: Recipient,
     image_sha256: str,
     image_size: tuple[int, int],
-    method: str,
 ) -> SignatureRequest:
-    """Records consent and image durably and queues the job that signs every document."""
-    await require_can_sign(session, envelope, recipient)
     request = SignatureRequest(
         tenant_id=envelope.tenant_id,
         envelope_id=envelope.id,
         recipient_id=recipient.id,
         status=SignatureRequestStatus.pending,
         consent_text=consent_text(recipient),
-        method=method,
+        method=SIGNING_METHOD,
         image_sha256=image_sha256,
         image_width=image_size[0],
         image_height=image_size[1],
@@ -306,10 +321,10 @@ async def request_signature(
     await step.record(
         session,
         envelope,
-        "recipient.consented",
+        EventType.recipient_consented,
         recipient_id=str(recipient.id),
         consent_text=request.consent_text,
-        method=method,
+        method=SIGNING_METHOD,
         signature_image_sha256=image_sha256,
     )
     await enqueue(session, APPLY_SIGNATURE, {"request_id": str(request.id)})
@@ -324,17 +339,23 @@ async def decline(
     mark_acted(recipient, RecipientStatus.declined, step.now)
     recipient.decline_reason = reason
     await step.record(
-        session, envelope, "recipient.declined", recipient_id=str(recipient.id), reason=reason
+        session,
+        envelope,
+        EventType.recipient_declined,
+        recipient_id=str(recipient.id),
+        reason=reason,
     )
     await _end(session, step, envelope, EnvelopeStatus.declined)
-    await step.record(session, envelope, "envelope.declined", recipient_id=str(recipient.id))
+    await step.record(
+        session, envelope, EventType.envelope_declined, recipient_id=str(recipient.id)
+    )
     await queue_email(
         session,
         envelope,
         EmailKind.declined,
         sender_addressee(envelope),
         reason=reason,
-        actor_name=recipient_name(recipient) or addressee_of(recipient).address,
+        actor_name=recipient_label(recipient),
     )
 
 
@@ -346,7 +367,7 @@ async def _end(
     envelope.ended_at = step.now
     for recipient in envelope.recipients:
         recipient.next_reminder_at = None
-        if recipient.status in (RecipientStatus.waiting, *ACTIONABLE_RECIPIENT):
+        if rules.skipped_at_end(recipient.status):
             move_recipient(recipient, RecipientStatus.skipped)
 
 
@@ -354,13 +375,11 @@ async def _end(
 
 
 async def expire(session: AsyncSession, step: Step, envelope: Envelope) -> bool:
-    if envelope.status is not EnvelopeStatus.in_progress or envelope.expires_at is None:
+    if not rules.has_expired(envelope.status, envelope.expires_at, step.now):
         return False
-    if envelope.expires_at > step.now:
-        return False
-    waiting_on = current_recipient(envelope)
+    waiting_on = rules.whose_turn(envelope.recipients)
     await _end(session, step, envelope, EnvelopeStatus.expired)
-    await step.record(session, envelope, "envelope.expired")
+    await step.record(session, envelope, EventType.envelope_expired)
     await queue_email(session, envelope, EmailKind.expired, sender_addressee(envelope))
     if waiting_on is not None:
         await queue_email(session, envelope, EmailKind.expired, addressee_of(waiting_on))
@@ -368,16 +387,18 @@ async def expire(session: AsyncSession, step: Step, envelope: Envelope) -> bool:
 
 
 async def remind_if_due(session: AsyncSession, step: Step, envelope: Envelope) -> bool:
-    recipient = current_recipient(envelope)
+    recipient = rules.whose_turn(envelope.recipients)
     if envelope.status is not EnvelopeStatus.in_progress or recipient is None:
         return False
-    due = recipient.next_reminder_at
-    if due is None or due > step.now or recipient.status not in ACTIONABLE_RECIPIENT:
+    if not rules.reminder_due(recipient.status, recipient.next_reminder_at, step.now):
         return False
     await _send_reminder(session, step, envelope, recipient, scheduled=True)
-    interval, max_count = envelope.reminder_interval_days, envelope.reminder_max_count
-    more = interval and max_count and recipient.reminder_count < max_count
-    recipient.next_reminder_at = step.now + timedelta(days=interval) if more and interval else None
+    recipient.next_reminder_at = rules.next_reminder_at(
+        step.now,
+        interval_days=envelope.reminder_interval_days,
+        max_count=envelope.reminder_max_count,
+        sent=recipient.reminder_count,
+    )
     return True
 
 

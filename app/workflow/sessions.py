@@ -15,13 +15,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activity import Step
 from app.crypto import sha256_hex
 from app.envelopes.models import Envelope, EnvelopeStatus, Recipient, RecipientStatus
 from app.envelopes.states import move_recipient
 from app.errors import Gone, NotFound, Unauthenticated
+from app.evidence.schemas import EventType
 from app.workflow.loading import load_envelope
 from app.workflow.models import RecipientSession
-from app.workflow.service import Step
 
 SESSION_PREFIX = "cachet_rs_"
 
@@ -52,7 +53,9 @@ async def open_session(session: AsyncSession, step: Step, token: str) -> OpenedS
     if recipient.status is RecipientStatus.invited:
         move_recipient(recipient, RecipientStatus.opened)
         recipient.opened_at = step.now
-        await step.record(session, envelope, "recipient.opened", recipient_id=str(recipient.id))
+        await step.record(
+            session, envelope, EventType.recipient_opened, recipient_id=str(recipient.id)
+        )
     secret = SESSION_PREFIX + secrets.token_urlsafe(32)
     row = RecipientSession(
         id=uuid.uuid4(),

@@ -68,7 +68,9 @@ async def delete_jobs(runtime: Runtime, *entrypoints: str) -> None:
 
 
 @asynccontextmanager
-async def running(runtime: Runtime, specs: Sequence[JobSpec]) -> AsyncIterator[Worker]:
+async def running(
+    runtime: Runtime, specs: Sequence[JobSpec[Runtime]]
+) -> AsyncIterator[Worker[Runtime]]:
     worker = Worker(runtime, specs)
     await worker.start()
     try:
@@ -125,7 +127,7 @@ async def test_two_workers_run_every_job_exactly_once(runtime: Runtime) -> None:
     runs: Counter[str] = Counter()
     by_worker: Counter[str] = Counter()
 
-    def counting(worker_name: str) -> JobSpec:
+    def counting(worker_name: str) -> JobSpec[Runtime]:
         async def handle(_: Runtime, payload: dict[str, Any]) -> None:
             runs[payload["n"]] += 1
             by_worker[worker_name] += 1

@@ -45,7 +45,7 @@ from app.config import Environment, Settings
 from app.main import create_app
 from app.runtime import Runtime
 from app.signing.devpki import ROOT_NAME
-from app.signing.keys import CachedKeySigner, Seal, SealConfigError, load_seal
+from app.signing.keys import CachedKeySigner, Seal, SealConfigError, load_seal, platform_seal
 from app.signing.timestamping import DevelopmentTimeStamper
 from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
@@ -561,8 +561,9 @@ async def test_root_crl_is_fresh_and_signed_by_the_development_root(
     crl = x509.load_der_x509_crl(crl_response.content)
     root = x509.load_pem_x509_certificate(root_response.content)
 
-    assert runtime.seal.development_pki is not None
-    assert root_response.content == runtime.seal.development_pki.root_pem
+    development_pki = platform_seal(runtime.seal).development_pki
+    assert development_pki is not None
+    assert root_response.content == development_pki.root_pem
     assert crl.issuer == root.subject
     assert crl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
     assert crl.next_update_utc is not None
@@ -582,7 +583,7 @@ async def test_pki_routes_answer_404_when_a_real_key_is_configured(
         }
     )
     async with serving(real_key) as (url, runtime), httpx.AsyncClient(base_url=url) as client:
-        assert runtime.seal.development_pki is None
+        assert platform_seal(runtime.seal).development_pki is None
         for path in ("/pki/root.crl", "/pki/root.pem"):
             response = await client.get(path)
             assert response.status_code == 404, response.text

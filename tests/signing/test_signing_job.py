@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.runtime import Runtime
-from app.signing.flow import apply_signature_job
+from app.signing.keys import platform_seal
 from app.signing.timestamping import http_timestamper
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
+from app.workflow.tasks import apply_signature_job
 from tests.signing.flow_support import (
     check_valid,
     put_stamp,
@@ -155,7 +156,7 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
 ) -> None:
     envelope = await sent_signature_envelope(api, "tsa")
     before = await _state(api, envelope["id"])
-    working = runtime.seal
+    working = platform_seal(runtime.seal)
     # Nothing listens on port 9 (discard): every timestamp request is refused.
     monkeypatch.setattr(
         runtime,

@@ -37,6 +37,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from app.pdf.gate import GateLimits, PdfGate, PdfRejected, inspect_pdf
 from app.runtime import Runtime
+from app.signing.keys import platform_seal
 from app.signing.validation import (
     MODIFIED_AFTER_LAST,
     MODIFIED_AFTER_THIS,
@@ -366,7 +367,7 @@ def trusting_runtime(
 ) -> Runtime:
     """The running app's seal, with the test PKI's root added to its trust roots for this test
     (the signer and everything else stay as they are)."""
-    seal = runtime.seal
+    seal = platform_seal(runtime.seal)
     if test_pki.root.dump() not in {root.dump() for root in seal.trust_roots}:
         trusting = dataclasses.replace(seal, trust_roots=(*seal.trust_roots, test_pki.root))
         monkeypatch.setattr(runtime, "seal", trusting)

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from app.jobs.handlers import sweep
 from app.runtime import Runtime
+from app.worker import sweep
 from tests.sinks import MailSink, text_of
 from tests.support import ApiClient, make_pdf
 from tests.workflow.support import Recipient, approval_envelope, open_invitation, send

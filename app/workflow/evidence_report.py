@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.envelopes.models import Envelope, EnvelopeKind, Recipient
-from app.envelopes.service import recipient_email, sender_email
+from app.envelopes.people import recipient_email, recipient_name, sender_email, sender_name
 from app.evidence.models import Event
 from app.evidence.service import envelope_events, verify_events
 from app.signing.evidence_pdf import (
@@ -22,7 +22,6 @@ from app.signing.evidence_pdf import (
     Party,
 )
 from app.tenants.models import Tenant
-from app.workflow.mail import recipient_name, sender_name
 from app.workflow.models import SignatureRequest
 
 METHOD_WORDS = {

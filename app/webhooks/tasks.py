@@ -1,4 +1,5 @@
-"""The delivery job: drains one endpoint's pending deliveries, oldest first.
+"""The webhook jobs: the delivery job drains one endpoint's pending deliveries, oldest first;
+the sweep wakes endpoints whose delivery job was lost.
 
 One job at a time holds the endpoint's row (FOR NO KEY UPDATE) during an attempt, so at most
 one attempt per endpoint is in flight anywhere and the endpoint sees its messages in order; a
@@ -167,3 +168,25 @@ async def _after_failure(
 def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
     endpoint.enabled = False
     endpoint.disabled_reason = reason
+
+
+async def wake_stalled_endpoints(runtime: Runtime) -> None:
+    """A safety net: a due delivery whose job was lost gets a new one."""
+    async with transaction(runtime.sessions) as session:
+        stalled = await session.scalars(
+            select(WebhookDelivery.endpoint_id)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.pending,
+                WebhookDelivery.next_attempt_at <= runtime.clock.now(),
+                WebhookEndpoint.enabled.is_(True),
+            )
+            .distinct()
+        )
+        for endpoint_id in stalled:
+            await enqueue(
+                session,
+                DELIVER,
+                {"endpoint_id": str(endpoint_id)},
+                dedupe_key=f"wake:{endpoint_id}",
+            )

@@ -1,0 +1,73 @@
+"""The workflow's decisions as pure functions over plain values: whose turn it is, who is told
+when an envelope is canceled, whether an envelope has expired, when reminders are due.
+
+Nothing here touches the database; workflow/service.py applies these to the rows, and
+tests/workflow/test_rules.py checks them table-driven.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from app.envelopes.models import EnvelopeStatus, RecipientStatus
+from app.envelopes.states import ACTIONABLE_RECIPIENT, DONE_RECIPIENT
+
+
+class InQueue(Protocol):
+    @property
+    def status(self) -> RecipientStatus: ...
+
+
+Q = TypeVar("Q", bound=InQueue)
+
+
+def whose_turn(queue: Sequence[Q]) -> Q | None:
+    """The first recipient, in order, who has not acted yet; None once everyone has."""
+    return next((r for r in queue if r.status not in DONE_RECIPIENT), None)
+
+
+def told_of_cancel(queue: Sequence[Q]) -> list[Q]:
+    """Those who know of the envelope: invited (and not yet acted) or already done.
+    Recipients still waiting never heard of it, and hear nothing now."""
+    return [r for r in queue if r.status in ACTIONABLE_RECIPIENT or r.status in DONE_RECIPIENT]
+
+
+def skipped_at_end(status: RecipientStatus) -> bool:
+    """Whether a recipient is skipped when the envelope ends early (not acted, not declined)."""
+    return status is RecipientStatus.waiting or status in ACTIONABLE_RECIPIENT
+
+
+def has_expired(status: EnvelopeStatus, expires_at: datetime | None, now: datetime) -> bool:
+    return status is EnvelopeStatus.in_progress and expires_at is not None and expires_at <= now
+
+
+def reminder_due(status: RecipientStatus, due_at: datetime | None, now: datetime) -> bool:
+    """A scheduled reminder goes to a recipient whose turn it is, once its time has come."""
+    return status in ACTIONABLE_RECIPIENT and due_at is not None and due_at <= now
+
+
+def next_reminder_at(
+    now: datetime, *, interval_days: int | None, max_count: int | None, sent: int
+) -> datetime | None:
+    """After `sent` reminders: when the next one is due, or None when the schedule is spent."""
+    if not interval_days or not max_count or sent >= max_count:
+        return None
+    return now + timedelta(days=interval_days)
+
+
+def first_reminder_at(
+    now: datetime, *, interval_days: int | None, max_count: int | None
+) -> datetime | None:
+    """At invitation: the first scheduled reminder, if the envelope has a schedule."""
+    return next_reminder_at(now, interval_days=interval_days, max_count=max_count, sent=0)
+
+
+def manual_reminder_wait(
+    last_at: datetime | None, now: datetime, cooldown: timedelta
+) -> timedelta | None:
+    """How long until a reminder on request is allowed again; None when it is allowed now."""
+    if last_at is None or now >= last_at + cooldown:
+        return None
+    return last_at + cooldown - now

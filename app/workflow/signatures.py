@@ -1,0 +1,176 @@
+"""The signing job's work for one signer, and the completion of a signature envelope.
+
+For each document the signer's field is filled with a PAdES signature (B-T, the stamp as its
+appearance), stored as a new version; then the signer is marked signed and the cascade moves
+on. When the last signer has signed, every document gets its archive timestamp (B-LTA) and
+the envelope's evidence PDF is rendered from the rows and the event chain, then sealed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.activity import Step
+from app.envelopes.models import (
+    Document,
+    Envelope,
+    EnvelopeStatus,
+    Locale,
+    Recipient,
+    RecipientStatus,
+)
+from app.envelopes.people import recipient_email, recipient_label
+from app.envelopes.rules import StampStyle
+from app.evidence.schemas import EventType
+from app.evidence.service import Actor
+from app.runtime import Runtime
+from app.signing.evidence_pdf import EvidenceReport, render_evidence_pdf
+from app.signing.pades import (
+    FieldAlreadySigned,
+    SignatureOrder,
+    StampLook,
+    add_archive_timestamp,
+    seal_pdf,
+    sign_field,
+)
+from app.workflow import rules, service
+from app.workflow.evidence_report import build_evidence_report
+from app.workflow.fields import field_name_for
+from app.workflow.models import SignatureRequest, SignatureRequestStatus
+from app.workflow.versions import current_path, new_version, seal_of
+
+log = logging.getLogger(__name__)
+
+
+async def sign_for(
+    runtime: Runtime,
+    session: AsyncSession,
+    step: Step,
+    envelope: Envelope,
+    request: SignatureRequest,
+) -> None:
+    """Signs every document for the request's signer, then moves the cascade on; completes
+    the envelope after the last signer."""
+    recipient = next(r for r in envelope.recipients if r.id == request.recipient_id)
+    image = await asyncio.to_thread(runtime.blobs.path_of(request.image_sha256).read_bytes)
+    order = signature_order(envelope, recipient, image)
+    for document in envelope.documents:
+        await _sign_document(runtime, document, order, recipient)
+    step = step.by(Actor("recipient", id=str(recipient.id), email=recipient_email(recipient)))
+    request.status = SignatureRequestStatus.applied
+    request.applied_at = step.now
+    service.mark_acted(recipient, RecipientStatus.signed, step.now)
+    await step.record(
+        session,
+        envelope,
+        EventType.recipient_signed,
+        recipient_id=str(recipient.id),
+        method=request.method,
+        documents=[{"id": str(d.id), "sha256": d.current_sha256} for d in envelope.documents],
+    )
+    if rules.whose_turn(envelope.recipients) is None:
+        await _archive_documents(runtime, session, envelope, step)
+    await service.advance(session, step, envelope)
+    if envelope.status is EnvelopeStatus.completed:
+        await _seal_evidence(runtime, session, envelope, step)
+
+
+def signature_order(envelope: Envelope, recipient: Recipient, image_png: bytes) -> SignatureOrder:
+    name = recipient_label(recipient)
+    # Every document has one stamp per signer (checked at send), all in the same style.
+    stamp = next(s for d in envelope.documents for s in d.stamps if s.recipient_id == recipient.id)
+    return SignatureOrder(
+        field_name=field_name_for(recipient),
+        signer_name=name,
+        reason=_reason(recipient, name),
+        location=None,
+        contact_info=recipient_email(recipient),
+        stamp=StampLook(
+            image_png=image_png,
+            text=stamp.text,
+            signer_name=name,
+            locale=recipient.locale.value,
+            with_text=stamp.style is StampStyle.with_text,
+        ),
+    )
+
+
+def _reason(recipient: Recipient, name: str) -> str:
+    if recipient.locale is Locale.fr:
+        return f"Signé par {name} (signature simple, authentifié par lien e-mail)"
+    return f"Signed by {name} (simple signature, authenticated by email link)"
+
+
+async def _sign_document(
+    runtime: Runtime, document: Document, order: SignatureOrder, recipient: Recipient
+) -> None:
+    seal = seal_of(runtime)
+    try:
+        document.current_sha256 = await new_version(
+            runtime.blobs,
+            current_path(runtime.blobs, document),
+            lambda src, dst: sign_field(src, dst, order, seal),
+            "signed-",
+        )
+    except FieldAlreadySigned:
+        # sign_field checks before writing anything. The version and the request's status
+        # commit together, so this means an inconsistency elsewhere; the document already
+        # carries this signature, which is what the job is for.
+        log.warning("document %s already signed for recipient %s", document.id, recipient.id)
+
+
+# --- completion -----------------------------------------------------------------------------
+
+
+async def _archive_documents(
+    runtime: Runtime, session: AsyncSession, envelope: Envelope, step: Step
+) -> None:
+    """PAdES B-LTA: validation data and a document timestamp over each fully signed document."""
+    seal = seal_of(runtime)
+    for document in envelope.documents:
+        document.signed_sha256 = await new_version(
+            runtime.blobs,
+            current_path(runtime.blobs, document),
+            lambda src, dst: add_archive_timestamp(src, dst, seal),
+            "archived-",
+        )
+    await step.record(
+        session,
+        envelope,
+        EventType.documents_archived,
+        documents=[
+            {"id": str(d.id), "sha256_original": d.sha256, "sha256_signed": d.signed_sha256}
+            for d in envelope.documents
+        ],
+    )
+
+
+async def _seal_evidence(
+    runtime: Runtime, session: AsyncSession, envelope: Envelope, step: Step
+) -> None:
+    report = await build_evidence_report(session, envelope, generated_at=step.now)
+    unsealed = runtime.blobs.scratch_path("evidence-")
+    try:
+        await asyncio.to_thread(_render_to, unsealed, report)
+        seal = seal_of(runtime)
+        envelope.evidence_sha256 = await new_version(
+            runtime.blobs,
+            unsealed,
+            lambda src, dst: seal_pdf(src, dst, seal, reason=_evidence_reason(envelope)),
+            "evidence-sealed-",
+        )
+    finally:
+        unsealed.unlink(missing_ok=True)
+    await step.record(session, envelope, EventType.evidence_sealed, sha256=envelope.evidence_sha256)
+
+
+def _render_to(path: Path, report: EvidenceReport) -> None:
+    path.write_bytes(render_evidence_pdf(report))
+
+
+def _evidence_reason(envelope: Envelope) -> str:
+    return f"Cachet evidence for envelope {envelope.id}"

@@ -1,0 +1,236 @@
+"""The workflow's jobs: sending an email from the outbox, signing for one signer, and the
+sweep's share (expiry and scheduled reminders). Each runs in transactions of its own and is
+safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.activity import record, step_at
+from app.db import transaction
+from app.envelopes.models import Envelope, EnvelopeKind, EnvelopeStatus
+from app.envelopes.states import ACTIONABLE_RECIPIENT
+from app.evidence.schemas import EventType
+from app.evidence.service import SYSTEM
+from app.notifications.content import EmailKind
+from app.notifications.mailer import Attachment, MailDeliveryError, OutgoingEmail
+from app.notifications.models import Notification, NotificationStatus
+from app.runtime import Runtime
+from app.storage.blobs import BlobStore
+from app.workflow import service, signatures
+from app.workflow.loading import load_envelope, lock_envelope_row
+from app.workflow.mail import Addressee, compose
+from app.workflow.models import SignatureRequest, SignatureRequestStatus
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+
+
+# --- email ----------------------------------------------------------------------------------
+
+
+async def send_email_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Idempotent: a notification already sent is not sent again."""
+    notification_id = uuid.UUID(payload["notification_id"])
+    outgoing = await _prepare(runtime, notification_id, payload)
+    if outgoing is None:
+        return
+    try:
+        await runtime.mailer.send(outgoing)
+    except MailDeliveryError as error:
+        await _count_attempt(runtime, notification_id, str(error))
+        if not error.permanent:
+            raise  # retried with backoff by the worker, then mark_email_failed
+        await mark_email_failed(runtime, payload, str(error))
+        return
+    await _mark_sent(runtime, notification_id, outgoing.subject)
+
+
+async def _prepare(
+    runtime: Runtime, notification_id: uuid.UUID, payload: dict[str, Any]
+) -> OutgoingEmail | None:
+    async with transaction(runtime.sessions) as session:
+        notification = await session.get(Notification, notification_id)
+        if notification is None or notification.status is not NotificationStatus.pending:
+            return None
+        envelope = await load_envelope(session, notification.envelope_id, lock=False)
+        recipient = next(
+            (r for r in envelope.recipients if r.id == notification.recipient_id), None
+        )
+        to = Addressee(
+            notification.to_address, notification.to_name, notification.locale, recipient
+        )
+        rendered = compose(
+            envelope,
+            EmailKind(notification.kind),
+            to,
+            secrets=runtime.secrets,
+            link_template=runtime.settings.signing_link_template,
+            reason=payload.get("reason"),
+            actor_name=payload.get("actor_name"),
+        )
+        attachments = completion_attachments(
+            runtime.blobs,
+            envelope,
+            EmailKind(notification.kind),
+            max_bytes=runtime.settings.mail_attachments_max_bytes,
+        )
+    return OutgoingEmail(
+        message_id=f"<{notification_id}@cachet>",
+        to_address=to.address,
+        to_name=to.name,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        attachments=attachments,
+    )
+
+
+def completion_attachments(
+    blobs: BlobStore, envelope: Envelope, kind: EmailKind, *, max_bytes: int
+) -> tuple[Attachment, ...]:
+    """A completed signature envelope's signed PDFs (and, for the sender, the evidence PDF),
+    unless together they pass max_bytes: then the email's link is the way to them."""
+    if kind not in (EmailKind.completed_sender, EmailKind.completed_signer):
+        return ()
+    if envelope.kind is not EnvelopeKind.signature:
+        return ()
+    files = [(d.filename, d.signed_sha256) for d in envelope.documents]
+    if kind is EmailKind.completed_sender:
+        files.append((f"evidence-{envelope.id}.pdf", envelope.evidence_sha256))
+    if any(sha256 is None for _, sha256 in files):
+        return ()  # not sealed: never send unsigned files as if they were the result
+    attachments = tuple(Attachment(name, blobs.path_of(sha256)) for name, sha256 in files if sha256)
+    if sum(a.path.stat().st_size for a in attachments) > max_bytes:
+        return ()
+    return attachments
+
+
+async def _count_attempt(runtime: Runtime, notification_id: uuid.UUID, error: str) -> None:
+    async with transaction(runtime.sessions) as session:
+        notification = await session.get(Notification, notification_id, with_for_update=True)
+        if notification is not None:
+            notification.attempts += 1
+            notification.last_error = error
+
+
+async def _mark_sent(runtime: Runtime, notification_id: uuid.UUID, subject: str) -> None:
+    async with transaction(runtime.sessions) as session:
+        notification = await _locked(session, notification_id)
+        if notification is None or notification.status is NotificationStatus.sent:
+            return
+        envelope = await lock_envelope_row(session, notification.envelope_id)
+        now = runtime.clock.now()
+        notification.status = NotificationStatus.sent
+        notification.attempts += 1
+        notification.subject = subject
+        notification.sent_at = now
+        await record(
+            session,
+            envelope,
+            EventType.email_sent,
+            actor=SYSTEM,
+            now=now,
+            **_email_data(notification),
+        )
+
+
+async def mark_email_failed(runtime: Runtime, payload: dict[str, Any], error: str) -> None:
+    """The last word on an email that will not go out: the sender's platform hears of it."""
+    async with transaction(runtime.sessions) as session:
+        notification = await _locked(session, uuid.UUID(payload["notification_id"]))
+        if notification is None or notification.status is not NotificationStatus.pending:
+            return
+        envelope = await lock_envelope_row(session, notification.envelope_id)
+        notification.status = NotificationStatus.failed
+        notification.last_error = error[:2000]
+        await record(
+            session,
+            envelope,
+            EventType.email_failed,
+            actor=SYSTEM,
+            now=runtime.clock.now(),
+            error=error[:500],
+            **_email_data(notification),
+        )
+
+
+async def _locked(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
+    return await session.scalar(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    )
+
+
+def _email_data(notification: Notification) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "notification_id": str(notification.id),
+        "kind": notification.kind,
+        "to": notification.to_address,
+    }
+    if notification.recipient_id is not None:
+        data["recipient_id"] = str(notification.recipient_id)
+    return data
+
+
+# --- signing --------------------------------------------------------------------------------
+
+
+async def apply_signature_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Sign every document for one signer, then move the cascade on. Safe to run twice."""
+    request_id = uuid.UUID(payload["request_id"])
+    async with transaction(runtime.sessions) as session:
+        request = await session.get(SignatureRequest, request_id)
+        if request is None:
+            return
+        envelope = await load_envelope(session, request.envelope_id, lock=True)
+        # Re-read under the envelope's lock: another run of this job may have finished first.
+        await session.refresh(request)
+        if request.status is not SignatureRequestStatus.pending:
+            return
+        recipient = next(r for r in envelope.recipients if r.id == request.recipient_id)
+        if envelope.status is not EnvelopeStatus.in_progress or (
+            recipient.status not in ACTIONABLE_RECIPIENT
+        ):
+            request.status = SignatureRequestStatus.abandoned
+            return
+        await signatures.sign_for(runtime, session, step_at(runtime), envelope, request)
+
+
+async def signature_failed(runtime: Runtime, payload: dict[str, Any], error: str) -> None:
+    """Every attempt failed (a TSA down for long, say). Nothing was signed and the request
+    stays pending, so `cachet jobs retry` can sign later; the platform hears of it now."""
+    async with transaction(runtime.sessions) as session:
+        request = await session.get(SignatureRequest, uuid.UUID(payload["request_id"]))
+        if request is None or request.status is not SignatureRequestStatus.pending:
+            return
+        envelope = await lock_envelope_row(session, request.envelope_id)
+        await record(
+            session,
+            envelope,
+            EventType.recipient_signature_failed,
+            actor=SYSTEM,
+            now=runtime.clock.now(),
+            recipient_id=str(request.recipient_id),
+            error=error[:500],
+        )
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+
+async def sweep_due_envelopes(runtime: Runtime) -> None:
+    """Expiry and scheduled reminders, one envelope per transaction."""
+    async with transaction(runtime.sessions) as session:
+        due = await service.due_envelope_ids(session, runtime.clock.now(), limit=SWEEP_BATCH)
+    for envelope_id in due:
+        try:
+            async with transaction(runtime.sessions) as session:
+                await service.sweep_envelope(session, step_at(runtime), envelope_id)
+        except Exception:
+            log.exception("sweep failed for envelope %s", envelope_id)
