@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.api.deps import RuntimeDep, SessionDep
 from app.crypto import sha256_hex
-from app.envelopes.models import Recipient
+from app.envelopes.models import EnvelopeKind, Recipient
 from app.envelopes.people import sender_name
 from app.errors import NotFound
 from app.notifications.mailer import DevMailbox
@@ -74,7 +74,7 @@ async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> 
     documents = "".join(
         f"<li>{html.escape(d.filename)} ({d.size_bytes} bytes)</li>" for d in envelope.documents
     )
-    action_call = _action_call(base, envelope.kind.value)
+    action_call = _action_call(base, envelope.kind)
     body = f"""
 <p><strong>{html.escape(envelope.name or "Untitled envelope")}</strong>
  from {html.escape(sender_name(envelope))} — status <code>{envelope.status.value}</code>,
@@ -89,8 +89,8 @@ curl -s {base}/v1/signing/envelope -H "Authorization: Bearer $SESSION"
     return HTMLResponse(_page("Cachet", body))
 
 
-def _action_call(base: str, kind: str) -> str:
-    if kind == "approval":
+def _action_call(base: str, kind: EnvelopeKind) -> str:
+    if kind is EnvelopeKind.approval:
         return (
             f'curl -s -X POST {base}/v1/signing/approve -H "Authorization: Bearer $SESSION" \\\n'
             "  -H 'Content-Type: application/json' -d '{}'"
