@@ -48,8 +48,8 @@ from app.migrations import upgrade_to_head
 from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
 from app.runtime import Runtime
-from app.signing.appearance import load_fonts
 from app.signing.keys import Seal, load_seal
+from app.signing.stamp_font import load_fonts
 from app.storage.blobs import BlobStore
 from app.tenants.service import ensure_development_key
 from app.worker import JOB_SPECS

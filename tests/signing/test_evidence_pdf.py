@@ -22,7 +22,6 @@ from reportlab.lib.units import mm
 
 from app.evidence.chain import GENESIS_HASH, ChainedEvent, chain_hash
 from app.signing.evidence_pdf import (
-    MARGIN,
     EvidenceDocument,
     EvidenceEvent,
     EvidenceRecipient,
@@ -30,6 +29,7 @@ from app.signing.evidence_pdf import (
     Party,
     render_evidence_pdf,
 )
+from app.signing.evidence_tables import MARGIN
 
 ENVELOPE_ID = "5b0c7a4e-2d1f-4c3b-9a8e-6f7d1e2c3b4a"
 START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)

@@ -17,16 +17,10 @@ import pytest
 from PIL import Image, ImageChops
 
 from app.envelopes.rules import Box, display_box_to_user_space
-from app.signing.appearance import (
-    MAX_TEXT_SIZE,
-    Rect,
-    StampLayout,
-    TextBlock,
-    plan_layout,
-    visual_runs,
-)
 from app.signing.keys import Seal
 from app.signing.pades import FieldSpec, SignatureOrder, StampLook, add_signature_fields, sign_field
+from app.signing.stamp_font import visual_runs
+from app.signing.stamp_layout import MAX_TEXT_SIZE, Rect, StampLayout, TextBlock, plan_layout
 from tests.signing.samples import (
     BLUE,
     GREEN,

@@ -40,13 +40,12 @@ from app.runtime import Runtime
 from app.signing.keys import platform_seal
 from app.signing.validation import (
     MODIFIED_AFTER_LAST,
-    MODIFIED_AFTER_THIS,
     NO_SIGNATURE,
-    SIGNED_BYTES_CHANGED,
     UnreadablePdf,
     ValidationReport,
     validate_pdf,
 )
+from app.signing.validation_reasons import MODIFIED_AFTER_THIS, SIGNED_BYTES_CHANGED
 from tests.pdf import corpus
 from tests.signing.pdfsig import PdfsigSignature, pdfsig_verdicts
 from tests.signing.testpki import TestPki
