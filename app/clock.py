@@ -5,6 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def system_now() -> datetime:
+    """The system clock, for what the outside world dates: certificates and CRLs issued at
+    start, an email's Date header, an HTTP date sent to us. The service's own decisions
+    (expiry, reminders, sessions, cool-downs) read Clock.now(), which tests move."""
+    return datetime.now(UTC)
+
+
 class Clock:
     """Expiry, reminders, sessions and cool-downs read this, never datetime.now() directly."""
 
@@ -12,7 +19,7 @@ class Clock:
         self._offset = timedelta(0)
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self._offset
+        return system_now() + self._offset
 
     def advance(self, delta: timedelta) -> None:
         self._offset += delta

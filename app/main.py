@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI  # noqa: TID251  (create_app builds the FastAPI application)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api import (

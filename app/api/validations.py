@@ -10,6 +10,7 @@ loop or take the service's memory with it. The staged file is deleted in every c
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -145,7 +146,8 @@ async def _validate(runtime: Runtime, staged: StagedBlob) -> ValidationReport:
     )  # DER pickles safely
     try:
         await runtime.pdf_gate.check(staged.path, allow_signatures=True)
-        return await runtime.pdf_gate.run(validate_pdf, staged.path, trust_roots)
+        check = partial(validate_pdf, now=runtime.clock.now())
+        return await runtime.pdf_gate.run(check, staged.path, trust_roots)
     except PdfRejected as rejected:
         raise gate_refusal(rejected) from None
     except UnreadablePdf as unreadable:

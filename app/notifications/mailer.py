@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -29,6 +29,7 @@ from typing import Protocol
 import aiosmtplib
 import anyio
 
+from app.clock import system_now
 from app.config import Settings, SmtpSecurity
 from app.notifications.content import SUBJECT_MAX_LENGTH, single_line
 
@@ -97,7 +98,7 @@ def build_message(email: OutgoingEmail, *, sender: str) -> EmailMessage:
     message["From"] = sender
     message["To"] = _recipient(email)
     message["Subject"] = single_line(email.subject, limit=SUBJECT_MAX_LENGTH)
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Date"] = format_datetime(system_now())
     message["Message-ID"] = email.message_id
     # RFC 3834: out-of-office replies and autoresponders must not answer a notification.
     message["Auto-Submitted"] = "auto-generated"

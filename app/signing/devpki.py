@@ -13,13 +13,15 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from app.clock import system_now
 
 ORGANIZATION = "Cachet development PKI"
 ROOT_NAME = "Cachet Development Root CA - not for production"
@@ -56,7 +58,7 @@ class DevelopmentPki:
     def current_crl(self) -> x509.CertificateRevocationList:
         """The root's (empty) CRL, re-signed when a day old. Safe to call from any thread."""
         with self._crl_lock:
-            now = datetime.now(UTC)
+            now = system_now()
             if self._crl is None or now - self._crl.last_update_utc > CRL_REISSUE_AFTER:
                 self._crl = _sign_crl(self.root, now)
             return self._crl
@@ -75,7 +77,7 @@ def _create(directory: Path, crl_url: str) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pki-", dir=directory.parent))  # mode 0700
     try:
-        now = datetime.now(UTC)
+        now = system_now()
         root_key = _new_key()
         root_cert = _root_certificate(root_key, now)
         seal_key, tsa_key = _new_key(), _new_key()

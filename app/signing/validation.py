@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,24 +68,24 @@ def validate_pdf(
     path: Path,
     trust_roots: Sequence[asn1_x509.Certificate | bytes],
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> ValidationReport:
-    """Validate every signature and document timestamp in the PDF at `path`, offline.
+    """Validate every signature and document timestamp in the PDF at `path`, offline, as at
+    `now` (the service clock).
 
     trust_roots may be given as DER bytes, which is how they cross to a worker process: an
     asn1crypto certificate that has been parsed does not survive pickling intact.
     Raises UnreadablePdf when the file is not a readable, unencrypted PDF. A signature that
     cannot be read is reported as failed; it does not stop the others from being judged.
     """
-    moment = now or datetime.now(UTC)
     roots = tuple(
         root if isinstance(root, asn1_x509.Certificate) else asn1_x509.Certificate.load(root)
         for root in trust_roots
     )
     with path.open("rb") as stream:
         reader = _open(stream)
-        signatures = asyncio.run(_judge_all(reader, roots, moment))
-    return _document_report(signatures, moment)
+        signatures = asyncio.run(_judge_all(reader, roots, now))
+    return _document_report(signatures, now)
 
 
 def _open(stream: Any) -> PdfFileReader:

@@ -22,6 +22,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
+from app.clock import system_now
 from app.webhooks.ssrf import IPAddress, Target, UnsafeUrl, resolve_target
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -127,14 +128,14 @@ async def post_pinned(
         duration_ms=_elapsed_ms(started),
         response_excerpt=_excerpt(head),
         retry_after_seconds=(
-            parse_retry_after(response_headers.get("retry-after"))
+            parse_retry_after(response_headers.get("retry-after"), now=system_now())
             if status in THROTTLING_STATUSES
             else None
         ),
     )
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     """Retry-After as seconds from `now`: delay-seconds or an HTTP date, within [0, 1 h]."""
     if value is None:
         return None
@@ -148,7 +149,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)  # "-0000": HTTP dates are always GMT
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+        seconds = (when - now).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 

@@ -12,6 +12,7 @@ import io
 import pickle
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -396,8 +397,12 @@ def by_field(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 # --- validate_pdf, the function ---------------------------------------------------------------
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def validate(samples: Samples, name: str, pki: TestPki) -> ValidationReport:
-    return validate_pdf(samples.path(name), [pki.root])
+    return validate_pdf(samples.path(name), [pki.root], now=_now())
 
 
 async def test_untouched_two_approvals_pass(samples: Samples, test_pki: TestPki) -> None:
@@ -553,12 +558,14 @@ async def test_an_untrusted_signer_fails_on_trust(samples: Samples, test_pki: Te
 async def test_revocation_data_in_the_file_is_used(samples: Samples) -> None:
     """Soft-fail forgives missing revocation data, not revocation data that says revoked."""
     path, roots = samples.path("revoked"), [samples.mallory_root]
-    report = await asyncio.to_thread(validate_pdf, path, roots)
+    report = await asyncio.to_thread(validate_pdf, path, roots, now=_now())
     (sig,) = report.signatures
     assert sig.intact and sig.valid and sig.revoked and not sig.trusted
     assert (report.verdict, sig.reasons) == ("failed", ("certificate revoked",))
     # The same signature without the CRL: trusted, since the root is now trusted.
-    without_crl = await asyncio.to_thread(validate_pdf, samples.path("untrusted"), roots)
+    without_crl = await asyncio.to_thread(
+        validate_pdf, samples.path("untrusted"), roots, now=_now()
+    )
     assert without_crl.verdict == "passed", without_crl
 
 
@@ -575,7 +582,7 @@ async def test_unsigned_and_empty_field_fail_with_no_signature(
 
 
 async def test_the_untouched_file_fails_without_the_root(samples: Samples) -> None:
-    report = await asyncio.to_thread(validate_pdf, samples.path("untouched"), [])
+    report = await asyncio.to_thread(validate_pdf, samples.path("untouched"), [], now=_now())
     assert report.verdict == "failed"
     assert all("certificate not trusted" in sig.reasons[0] for sig in report.signatures)
 
@@ -584,7 +591,7 @@ async def test_damaged_file_raises_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "truncated.pdf"
     path.write_bytes(corpus.truncated())
     with pytest.raises(UnreadablePdf):
-        await asyncio.to_thread(validate_pdf, path, [])
+        await asyncio.to_thread(validate_pdf, path, [], now=_now())
 
 
 # --- the gate's option and its worker pool ----------------------------------------------------
@@ -629,7 +636,9 @@ async def test_work_run_in_the_gate_is_cut_at_its_cpu_limit(
             await gate.run(spin_forever)
         assert refused.value.code == "too_complex"
         # The gate replaced its worker; the next task runs normally.
-        report = await gate.run(validate_pdf, samples.path("untouched"), (test_pki.root.dump(),))
+        report = await gate.run(
+            partial(validate_pdf, now=_now()), samples.path("untouched"), (test_pki.root.dump(),)
+        )
         assert report.verdict == "passed"
     finally:
         await gate.aclose()
