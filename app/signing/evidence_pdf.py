@@ -80,6 +80,7 @@ class EvidenceEvent:
     details: str  # already worded; may hold several lines
     hash: str
     prev_hash: str | None
+    label: str | None = None  # the type in words, in the report's language
 
 
 @dataclass(frozen=True)
@@ -288,11 +289,17 @@ def _event_row(event: EvidenceEvent, words: Mapping[str, str], styles: Styles) -
     )
     return [
         Cell(str(event.seq), styles.cell),
-        Cell(f"{utc(event.at)}<br/>{markup(event.type)}", styles.cell),
+        Cell(f"{utc(event.at)}<br/>{_event_kind(event)}", styles.cell),
         Cell(actor_origin, styles.cell),
         Cell(markup(event.details), styles.cell),
         Unbroken(chain, styles.hash),
     ]
+
+
+def _event_kind(event: EvidenceEvent) -> str:
+    if event.label is None:
+        return markup(event.type)
+    return f"{markup(event.label)}<br/><font size='6.5' color='#555555'>{markup(event.type)}</font>"
 
 
 def _closing_section(

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.envelopes.models import Envelope, EnvelopeKind, Recipient
+from app.envelopes.models import Envelope, EnvelopeKind, Locale, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_email, sender_name
 from app.evidence.models import Event
+from app.evidence.schemas import EventType
 from app.evidence.service import envelope_events, verify_events
 from app.signing.evidence_pdf import (
     EvidenceDocument,
@@ -23,6 +24,45 @@ from app.signing.evidence_pdf import (
 )
 from app.tenants.models import Tenant
 from app.workflow.models import SignatureRequest
+
+# Each event type in words, for the evidence PDF's log (tests check that none is missing).
+EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
+    EventType.envelope_created: {Locale.fr: "Enveloppe créée", Locale.en: "Envelope created"},
+    EventType.envelope_sent: {Locale.fr: "Enveloppe envoyée", Locale.en: "Envelope sent"},
+    EventType.envelope_completed: {
+        Locale.fr: "Enveloppe terminée",
+        Locale.en: "Envelope completed",
+    },
+    EventType.envelope_declined: {Locale.fr: "Enveloppe refusée", Locale.en: "Envelope declined"},
+    EventType.envelope_canceled: {Locale.fr: "Enveloppe annulée", Locale.en: "Envelope canceled"},
+    EventType.envelope_expired: {Locale.fr: "Enveloppe expirée", Locale.en: "Envelope expired"},
+    EventType.document_added: {Locale.fr: "Document ajouté", Locale.en: "Document added"},
+    EventType.document_deleted: {Locale.fr: "Document retiré", Locale.en: "Document removed"},
+    EventType.documents_archived: {
+        Locale.fr: "Documents archivés (horodatage d'archive)",
+        Locale.en: "Documents archived (archive timestamp)",
+    },
+    EventType.recipient_invited: {Locale.fr: "Destinataire invité", Locale.en: "Recipient invited"},
+    EventType.recipient_opened: {Locale.fr: "Lien ouvert", Locale.en: "Link opened"},
+    EventType.recipient_reminded: {Locale.fr: "Relance envoyée", Locale.en: "Reminder sent"},
+    EventType.recipient_approved: {Locale.fr: "Approuvé", Locale.en: "Approved"},
+    EventType.recipient_consented: {
+        Locale.fr: "Consentement à signer",
+        Locale.en: "Consent to sign",
+    },
+    EventType.recipient_signed: {Locale.fr: "Signé", Locale.en: "Signed"},
+    EventType.recipient_signature_failed: {
+        Locale.fr: "Échec de la signature",
+        Locale.en: "Signature failed",
+    },
+    EventType.recipient_declined: {Locale.fr: "Refusé", Locale.en: "Declined"},
+    EventType.email_sent: {Locale.fr: "E-mail envoyé", Locale.en: "Email sent"},
+    EventType.email_failed: {Locale.fr: "E-mail non remis", Locale.en: "Email not delivered"},
+    EventType.evidence_sealed: {
+        Locale.fr: "Dossier de preuve scellé",
+        Locale.en: "Evidence sealed",
+    },
+}
 
 METHOD_WORDS = {
     "email_link": {"fr": "lien personnel envoyé par e-mail", "en": "personal link sent by email"},
@@ -62,7 +102,7 @@ async def build_evidence_report(
             )
             for d in envelope.documents
         ],
-        events=[_event(e, envelope) for e in events],
+        events=[_event(e, envelope, envelope.locale) for e in events],
         chain_head=events[-1].hash if events else "",
         chain_verified=verify_events(events) is None,
         generated_at=generated_at,
@@ -97,7 +137,15 @@ def _recipient(
     )
 
 
-def _event(event: Event, envelope: Envelope) -> EvidenceEvent:
+def event_label(type: str, locale: Locale) -> str | None:
+    """The event type in words; None for a type this version does not know (an old row)."""
+    try:
+        return EVENT_LABELS[EventType(type)][locale]
+    except ValueError:
+        return None
+
+
+def _event(event: Event, envelope: Envelope, locale: Locale) -> EvidenceEvent:
     return EvidenceEvent(
         seq=event.sequence,
         at=event.occurred_at,
@@ -108,6 +156,7 @@ def _event(event: Event, envelope: Envelope) -> EvidenceEvent:
         details=_details(event.data),
         hash=event.hash,
         prev_hash=event.prev_hash,
+        label=event_label(event.type, locale),
     )
 
 

@@ -460,3 +460,12 @@ def test_renders_in_parallel_threads_give_the_same_bytes() -> None:
         in_parallel = list(pool.map(render_evidence_pdf, reports * 2))
 
     assert in_parallel == one_by_one * 2
+
+
+def test_an_event_shows_its_label_above_its_type(tmp_path: Path) -> None:
+    report = make_report(events=2)
+    labelled = [dataclasses.replace(e, label="Signé par le destinataire") for e in report.events]
+    pdf = render_evidence_pdf(dataclasses.replace(report, events=labelled))
+    text = squeezed(pdf_text(write(pdf, tmp_path)))
+    assert text.count(squeezed("Signé par le destinataire")) == 2
+    assert squeezed("Signé par le destinataire recipient.signed") in text
