@@ -17,8 +17,8 @@ from app.db import ensure_database_exists, start_embedded_postgres
 from app.main import create_app
 from app.runtime import Runtime
 from tests.signing.testpki import TestPki, start_test_pki
-from tests.sinks import MailSink, smtp_server
 from tests.support import ApiClient
+from tests.support.sinks import MailSink, smtp_server
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from app.db import create_engine, create_sessionmaker, transaction
 from app.errors import Unauthenticated
 from app.migrations import current_revision, head_revision
 from app.tenants.service import authenticate
-from tests.cli_support import (
+from tests.support.cli import (
     Postmaster,
     ServeProcess,
     alive,

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.sinks import webhook_receiver
 from tests.support import ApiClient, make_pdf
+from tests.support.sinks import webhook_receiver
 from tests.webhooks.test_delivery import settled_deliveries
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())

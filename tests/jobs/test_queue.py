@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from app.db import transaction
 from app.jobs.queue import enqueue
 from app.jobs.worker import JobSpec, Worker
 from app.runtime import Runtime
-from tests.cli_support import cachet_env, run_cachet
+from tests.support.cli import cachet_env, run_cachet
+from tests.support.polling import wait_until
 
 
 class Boom(Exception):
@@ -37,14 +38,6 @@ class Boom(Exception):
 def body_of(payload: dict[str, Any]) -> bytes:
     """The payload as app.jobs.queue.enqueue stores it in pgqueuer.payload."""
     return json.dumps(payload, separators=(",", ":")).encode()
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def jobs_rows(runtime: Runtime, entrypoint: str) -> list[dict[str, Any]]:

@@ -13,10 +13,9 @@ import email
 import email.policy
 import signal
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -38,34 +37,13 @@ from app.migrations import upgrade_to_head
 from app.notifications.models import Notification, NotificationStatus
 from app.runtime import Runtime
 from app.tenants.service import create_tenant
-from tests.cli_support import CACHET, cachet_env, free_port
-from tests.sinks import link_token
 from tests.support import ApiClient
+from tests.support.cli import CACHET, cachet_env, free_port
+from tests.support.polling import wait_until
+from tests.support.sinks import link_token
 from tests.workflow.support import Recipient, approval_envelope, send
 
 SECRET_KEY = "jobs-test-secret-key-shared-by-the-app-and-its-workers"
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool] | bool],
-    *,
-    within: float,
-    what: str | Callable[[], str],
-) -> None:
-    """Polls until condition() holds; `what` (a callable is called only on failure) says what
-    did not happen."""
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"not within {within} s: {what if isinstance(what, str) else what()}"
-            )
-        await asyncio.sleep(0.05)
 
 
 # --- an SMTP server that can stall, or refuse for a while ---------------------------------------

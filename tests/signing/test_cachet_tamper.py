@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.signing.flow_support import put_stamp, sign, signature_png, wait_until_signed, write
 from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.test_validations import drawn_on_after_signing, overwritten_signature_value
 from tests.signing.testpki import TestPki
-from tests.sinks import MailSink
 from tests.support import ApiClient, make_pdf
+from tests.support.sinks import MailSink
+from tests.workflow.signing_support import put_stamp, sign, signature_png, wait_until_signed, write
 from tests.workflow.support import open_invitation, send
 
 

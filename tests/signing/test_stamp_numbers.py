@@ -16,9 +16,9 @@ import pikepdf
 from app.api.dev import sample_signature_png
 from app.envelopes.rules import Box, Page, display_box_to_user_space
 from app.signing.pades import FieldSpec, SignatureOrder, StampLook, add_signature_fields, sign_field
-from tests.signing.flow_support import check_valid
 from tests.signing.testpki import TestPki
 from tests.support import make_pdf
+from tests.workflow.signing_support import check_valid
 
 _EXPONENT = re.compile(rb"\d[eE][-+]?\d")
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,8 +21,9 @@ from app.config import Environment
 from app.db import transaction
 from app.runtime import Runtime
 from app.webhooks.models import WebhookAttempt
-from tests.sinks import MailSink, Received, WebhookReceiver, webhook_receiver
 from tests.support import ApiClient
+from tests.support.polling import eventually
+from tests.support.sinks import MailSink, Received, WebhookReceiver, webhook_receiver
 from tests.workflow.support import approval_envelope, open_invitation, send
 
 ENDPOINTS = "/v1/webhook-endpoints"
@@ -31,8 +31,6 @@ EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 # Five retries after the first attempt: the schedule the session's settings configure.
 ATTEMPTS_PER_MESSAGE = 6
 MAX_PAYLOAD_BYTES = 20 * 1024
-
-T = TypeVar("T")
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -75,24 +73,6 @@ async def deliveries(api: ApiClient, endpoint_id: str) -> list[dict[str, Any]]:
     response = await api.get(f"{ENDPOINTS}/{endpoint_id}/deliveries", params={"limit": 200})
     assert response.status_code == 200, response.text
     return list(reversed(response.json()["data"]))
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    condition: Callable[[T], bool],
-    *,
-    within: float = 20.0,
-    what: str = "condition",
-) -> T:
-    """Polls `probe` until its value satisfies `condition`, or fails after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if condition(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {within} s; last: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 async def settled_deliveries(

@@ -11,8 +11,8 @@ import pytest
 
 from app.config import Environment
 from app.runtime import Runtime
-from tests.sinks import MailSink, webhook_receiver
 from tests.support import ApiClient
+from tests.support.sinks import MailSink, webhook_receiver
 from tests.webhooks.test_delivery import (
     ENDPOINTS,
     deliveries,

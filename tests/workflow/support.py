@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.sinks import MailSink, link_token
 from tests.support import ApiClient
+from tests.support.sinks import MailSink, link_token
 
 
 async def approval_envelope(

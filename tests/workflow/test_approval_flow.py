@@ -7,8 +7,8 @@ import uuid
 from app.db import transaction
 from app.evidence.service import verify_envelope_chain
 from app.runtime import Runtime
-from tests.sinks import MailSink, WebhookReceiver, html_of, text_of, webhook_receiver
 from tests.support import ApiClient
+from tests.support.sinks import MailSink, WebhookReceiver, html_of, text_of, webhook_receiver
 from tests.workflow.support import approval_envelope, open_invitation, send
 
 EXPECTED_WEBHOOKS = [

@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from app.db import transaction
 from app.runtime import Runtime
-from tests.cli_support import cachet_env, run_cachet
 from tests.support import ApiClient
+from tests.support.cli import cachet_env, run_cachet
 from tests.workflow.support import approval_envelope, send
 
 

@@ -13,8 +13,8 @@ import httpx
 
 from app.runtime import Runtime
 from app.worker import sweep
-from tests.sinks import MailSink, text_of
 from tests.support import ApiClient, make_pdf
+from tests.support.sinks import MailSink, text_of
 from tests.workflow.support import Recipient, approval_envelope, open_invitation, send
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from app.db import transaction
 from app.runtime import Runtime
-from tests.sinks import MailSink, link_token
 from tests.support import ApiClient
+from tests.support.sinks import MailSink, link_token
 from tests.workflow.support import approval_envelope, open_invitation, send
 
 

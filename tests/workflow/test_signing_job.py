@@ -17,7 +17,11 @@ from app.signing.keys import platform_seal
 from app.signing.timestamping import http_timestamper
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.tasks import apply_signature_job
-from tests.signing.flow_support import (
+from tests.signing.testpki import TestPki
+from tests.support import ApiClient, make_pdf
+from tests.support.polling import eventually
+from tests.support.sinks import MailSink, text_of
+from tests.workflow.signing_support import (
     check_valid,
     put_stamp,
     sent_signature_envelope,
@@ -25,9 +29,6 @@ from tests.signing.flow_support import (
     signature_png,
     wait_until_signed,
 )
-from tests.signing.testpki import TestPki
-from tests.sinks import MailSink, text_of
-from tests.support import ApiClient, make_pdf
 from tests.workflow.support import open_invitation, send
 
 
@@ -199,11 +200,9 @@ async def _held_jobs_for(runtime: Runtime, request: SignatureRequest) -> list[in
 
 
 async def _wait_for_event(api: ApiClient, envelope_id: str, type: str) -> dict[str, Any]:
-    for _ in range(300):
+    async def of_type() -> list[dict[str, Any]]:
         events = (await api.get(f"/v1/envelopes/{envelope_id}/events")).json()["data"]
-        found = [e for e in events if e["type"] == type]
-        if found:
-            event: dict[str, Any] = found[-1]
-            return event
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {type} event")
+        return [e for e in events if e["type"] == type]
+
+    found = await eventually(of_type, bool, within=30, what=f"no {type} event", every=0.1)
+    return found[-1]

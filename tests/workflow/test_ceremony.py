@@ -11,7 +11,10 @@ from sqlalchemy import func, select
 
 from app.runtime import Runtime
 from app.workflow.models import SignatureRequest
-from tests.signing.flow_support import (
+from tests.signing.testpki import TestPki
+from tests.support import ApiClient
+from tests.support.sinks import MailSink
+from tests.workflow.signing_support import (
     b64,
     check_valid,
     sent_signature_envelope,
@@ -19,9 +22,6 @@ from tests.signing.flow_support import (
     signature_png,
     wait_until_signed,
 )
-from tests.signing.testpki import TestPki
-from tests.sinks import MailSink
-from tests.support import ApiClient
 from tests.workflow.support import Recipient, open_invitation, send
 
 

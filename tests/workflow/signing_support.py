@@ -20,6 +20,7 @@ from pyhanko_certvalidator import ValidationContext
 from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf
+from tests.support.polling import eventually
 from tests.workflow.support import Recipient, send
 
 
@@ -51,14 +52,13 @@ async def sign(recipient: Recipient, png: bytes, *, consent: bool = True) -> htt
 
 async def wait_until_signed(recipient: Recipient, *, within: float = 60) -> dict[str, Any]:
     """Polls the recipient's view until the signing job has finished for them."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        view = await recipient.view()
-        if view["me"]["status"] == "signed":
-            return view
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not signed within {within} s: {view['me']}")
-        await asyncio.sleep(0.1)
+    return await eventually(
+        recipient.view,
+        lambda view: view["me"]["status"] == "signed",
+        within=within,
+        what=lambda view: f"not signed: {view['me']}",
+        every=0.1,
+    )
 
 
 async def put_stamp(

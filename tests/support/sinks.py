@@ -8,7 +8,6 @@ import email
 import email.policy
 import re
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from standardwebhooks import Webhook
+
+from tests.support.polling import wait_until
 
 LINK_TOKEN = re.compile(r"/sign/([A-Za-z0-9_-]{20,})")
 
@@ -60,12 +61,11 @@ class MailSink:
     async def wait_for(
         self, address: str, count: int = 1, *, within: float = 15.0
     ) -> list[EmailMessage]:
-        deadline = time.monotonic() + within
-        while len(self.to(address)) < count:
-            if time.monotonic() > deadline:
-                subjects = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
-                raise AssertionError(f"{count} email(s) to {address} not received; got {subjects}")
-            await asyncio.sleep(0.05)
+        def received() -> str:
+            subjects = [(str(m["To"]), str(m["Subject"])) for m in self.messages]
+            return f"{count} email(s) to {address}; got {subjects}"
+
+        await wait_until(lambda: len(self.to(address)) >= count, within=within, what=received)
         return self.to(address)
 
 
@@ -162,11 +162,11 @@ class WebhookReceiver:
     async def wait_until(
         self, condition: Callable[[WebhookReceiver], bool], *, within: float = 20.0
     ) -> None:
-        deadline = time.monotonic() + within
-        while not condition(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"webhooks not received in time; got {self.types()}")
-            await asyncio.sleep(0.05)
+        await wait_until(
+            lambda: condition(self),
+            within=within,
+            what=lambda: f"webhooks not received; got {self.types()}",
+        )
 
 
 @asynccontextmanager

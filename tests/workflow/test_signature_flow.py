@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 
 from app.runtime import Runtime
-from tests.signing.flow_support import (
+from tests.signing.pdfsig import pdfsig_verdicts
+from tests.signing.testpki import TestPki
+from tests.support import ApiClient, make_pdf
+from tests.support.sinks import MailSink
+from tests.workflow.signing_support import (
     check_valid,
     put_stamp,
     pyhanko_verdicts,
@@ -25,10 +29,6 @@ from tests.signing.flow_support import (
     wait_until_signed,
     write,
 )
-from tests.signing.pdfsig import pdfsig_verdicts
-from tests.signing.testpki import TestPki
-from tests.sinks import MailSink
-from tests.support import ApiClient, make_pdf
 from tests.workflow.support import Recipient, open_invitation, send
 
 SIGNERS = [
