@@ -33,6 +33,9 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC of `hash` under a key derived from CACHET_SECRET_KEY: the chain stays checkable by
+    # anyone, but a rewritten event (every later hash recomputed) needs the key to pass.
+    mac: Mapped[str | None] = mapped_column(String(64))
     # The writing transaction's id: lets the feed skip rows whose transaction may still commit.
     xact_id: Mapped[int] = mapped_column(
         BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
