@@ -39,30 +39,6 @@ class Ref:
     tenant_id: uuid.UUID
 
 
-async def record(
-    session: AsyncSession,
-    envelope: EnvelopeRef,
-    type: EventType,
-    *,
-    actor: Actor,
-    now: datetime,
-    origin: Origin = NO_ORIGIN,
-    **data: Any,
-) -> Event:
-    event = await append_event(
-        session,
-        tenant_id=envelope.tenant_id,
-        envelope_id=envelope.id,
-        type=type.value,
-        actor=actor,
-        occurred_at=now,
-        origin=origin,
-        data=data,
-    )
-    await fan_out(session, event, now=now)
-    return event
-
-
 @dataclass(frozen=True)
 class Step:
     """What every step of an envelope needs besides the session: the time, the settings, the
@@ -81,9 +57,21 @@ class Step:
     async def record(
         self, session: AsyncSession, envelope: EnvelopeRef, type: EventType, **data: Any
     ) -> Event:
-        return await record(
-            session, envelope, type, actor=self.actor, now=self.now, origin=self.origin, **data
+        """Appends the event to the envelope's evidence chain (the caller holds the envelope's
+        row lock) and writes a webhook delivery per subscribed endpoint, in this transaction."""
+        event = await append_event(
+            session,
+            tenant_id=envelope.tenant_id,
+            envelope_id=envelope.id,
+            type=type.value,
+            actor=self.actor,
+            occurred_at=self.now,
+            secrets=self.secrets,
+            origin=self.origin,
+            data=data,
         )
+        await fan_out(session, event, now=self.now)
+        return event
 
 
 def step_at(runtime: Runtime, *, actor: Actor = SYSTEM, origin: Origin = NO_ORIGIN) -> Step:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, get_settings
+from app.crypto import SecretBox, load_secret_key
 from app.db import (
     create_engine,
     create_sessionmaker,
@@ -24,8 +25,7 @@ from app.db import (
     transaction,
 )
 from app.envelopes.models import Document, Envelope
-from app.errors import BadRequest, DomainError, NotFound
-from app.evidence.service import envelope_events, verify_events
+from app.errors import BadRequest, DomainError
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
 from app.main import start_worker_runtime
@@ -33,6 +33,7 @@ from app.migrations import upgrade_to_head
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
 from app.worker import JOB_SPECS
+from app.workflow.evidence_audit import EvidenceAudit, audit_evidence
 from app.workflow.models import SignatureRequest
 
 
@@ -126,24 +127,24 @@ async def verify_evidence(settings: Settings, envelope_id: str) -> str:
         parsed = uuid.UUID(envelope_id)
     except ValueError:
         raise BadRequest("invalid_id", f"{envelope_id!r} is not an envelope id") from None
+    secrets = SecretBox(load_secret_key(settings))
+    blobs = BlobStore(settings.blob_dir, settings.tmp_dir)
 
     async def work(session: AsyncSession) -> str:
-        events = await envelope_events(session, parsed)
-        if not events:
-            raise NotFound("envelope")
-        broken = verify_events(events)
-        if broken is not None:
-            raise ChainBroken(
-                "chain_broken",
-                f"evidence chain broken at event {broken.sequence}: {broken.reason}",
-            )
-        return f"evidence chain intact: {len(events)} events, last hash {events[-1].hash}"
+        audit = await audit_evidence(session, parsed, secrets=secrets, blobs=blobs)
+        return describe_audit(audit)
 
     return await in_transaction(settings, work)
 
 
-class ChainBroken(DomainError):
-    status = 409
+def describe_audit(audit: EvidenceAudit) -> str:
+    lines = [f"evidence chain intact: {audit.length} events, last hash {audit.head}"]
+    keyed = audit.length - audit.unkeyed
+    lines.append(f"keyed: {keyed} of {audit.length} events carry a valid MAC; anchor matches")
+    if audit.sealed is not None:
+        length, head = audit.sealed
+        lines.append(f"evidence PDF: stored, seals events 1-{length} (head {head})")
+    return "\n".join(lines)
 
 
 async def failed_jobs(settings: Settings) -> str:

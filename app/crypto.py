@@ -1,4 +1,5 @@
-"""The service's secret key: encrypts webhook secrets at rest, derives recipients' link tokens.
+"""The service's secret key: encrypts webhook secrets at rest, derives recipients' link tokens,
+keys the evidence chain.
 
 Link tokens are HMACs of the recipient's id under a key derived from the secret key, so the
 database only ever holds their SHA-256: a dump of the database opens no envelope.
@@ -28,6 +29,7 @@ class SecretBox:
         master = secret_key.encode()
         self._fernet = Fernet(base64.urlsafe_b64encode(_subkey(master, b"cachet/webhook-secrets")))
         self._token_key = _subkey(master, b"cachet/link-tokens")
+        self._evidence_key = _subkey(master, b"cachet/evidence-chain")
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -42,6 +44,13 @@ class SecretBox:
         """256 bits, stable for a recipient: reminders carry the same link as the invitation."""
         digest = hmac.new(self._token_key, recipient_id.bytes, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def evidence_mac(self, message: bytes) -> str:
+        """Keys the evidence chain: whoever rewrites events or the chain's anchor needs this."""
+        return hmac.new(self._evidence_key, message, hashlib.sha256).hexdigest()
+
+    def evidence_mac_matches(self, message: bytes, mac: str) -> bool:
+        return hmac.compare_digest(self.evidence_mac(message), mac)
 
 
 def _subkey(master: bytes, purpose: bytes) -> bytes:

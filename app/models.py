@@ -1,7 +1,7 @@
 """Every ORM model, imported in one place so metadata is complete for Alembic and tests."""
 
 from app.envelopes.models import Document, Envelope, Recipient, Stamp
-from app.evidence.models import Event
+from app.evidence.models import Event, EvidenceChain
 from app.idempotency.models import IdempotencyRecord
 from app.notifications.models import Notification
 from app.tenants.models import ApiKey, Tenant, User
@@ -13,6 +13,7 @@ __all__ = [
     "Document",
     "Envelope",
     "Event",
+    "EvidenceChain",
     "IdempotencyRecord",
     "Notification",
     "Recipient",

@@ -161,14 +161,15 @@ async def list_envelope_events(
 async def get_envelope_evidence(
     envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, runtime: RuntimeDep
 ) -> FileResponse:
-    """The evidence PDF of a completed signature envelope: envelope, sender, recipients and how
-    each signer was authenticated, every event with time, IP and user agent, each document's
-    SHA-256 before and after, and the event chain's hashes (409 `evidence_not_ready` before)."""
+    """The evidence PDF of a completed envelope (signature or approval): envelope, sender,
+    recipients and how each was authenticated, every event with time, IP and user agent, each
+    document's SHA-256 before and after, and the event chain's hashes (409
+    `evidence_not_ready` before completion and while it is being sealed)."""
     envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
     if envelope.evidence_sha256 is None:
         raise Conflict(
             "evidence_not_ready",
-            "The evidence PDF is made when a signature envelope completes.",
+            "The evidence PDF is made when the envelope completes.",
         )
     return blob_file(
         runtime, envelope.evidence_sha256, "application/pdf", f"evidence-{envelope.id}.pdf"

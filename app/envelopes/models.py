@@ -105,13 +105,6 @@ class Envelope(Base):
     # A transient trouble a job is retrying through (a TSA or OCSP responder down), shown to
     # the sender until it clears: {"code", "detail", "since"}.
     pending_problem: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    # The anchor of the evidence chain, updated with every append in the same transaction:
-    # deleting the tail of the chain, or rewriting it, no longer matches.
-    chain_length: Mapped[int] = mapped_column(default=0, server_default="0")
-    chain_head: Mapped[str | None] = mapped_column(String(64))
-    # HMAC (key derived from CACHET_SECRET_KEY) over the id, length and head: rewriting the
-    # anchor along with the rows takes the key.
-    chain_mac: Mapped[str | None] = mapped_column(String(64))
     last_manual_reminder_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -51,6 +51,17 @@ def chain_hash(prev_hash: str, event: ChainedEvent) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + event.canonical()).hexdigest()
 
 
+def event_mac_message(hash: str) -> bytes:
+    """What an event's keyed MAC covers: its hash, which covers its content and every event
+    before it."""
+    return b"cachet-evidence-event:" + hash.encode("ascii")
+
+
+def anchor_mac_message(envelope_id: str, length: int, head: str) -> bytes:
+    """What the anchor's keyed MAC covers: which chain, how long, ending where."""
+    return f"cachet-evidence-anchor:{envelope_id}:{length}:{head}".encode("ascii")
+
+
 @dataclass(frozen=True)
 class StoredLink:
     event: ChainedEvent

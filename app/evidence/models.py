@@ -40,3 +40,20 @@ class Event(Base):
     xact_id: Mapped[int] = mapped_column(
         BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
     )
+
+
+class EvidenceChain(Base):
+    """The anchor of one envelope's chain, written in the same transaction as every append:
+    a chain cut short or rewritten no longer matches its length and head, and the anchor's
+    own HMAC (key derived from CACHET_SECRET_KEY) makes rewriting it too take the key."""
+
+    __tablename__ = "evidence_chains"
+
+    envelope_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("envelopes.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    length: Mapped[int]
+    head: Mapped[str] = mapped_column(String(64))
+    # NULL for an anchor backfilled from rows written before anchors existed (migration 0004).
+    mac: Mapped[str | None] = mapped_column(String(64))

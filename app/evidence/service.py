@@ -11,15 +11,18 @@ from typing import Any
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.crypto import SecretBox
 from app.evidence.chain import (
     GENESIS_HASH,
     ChainBreak,
     ChainedEvent,
     StoredLink,
+    anchor_mac_message,
     chain_hash,
+    event_mac_message,
     find_break,
 )
-from app.evidence.models import Event
+from app.evidence.models import Event, EvidenceChain
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,16 @@ async def append_event(
     type: str,
     actor: Actor,
     occurred_at: datetime,
+    secrets: SecretBox,
     origin: Origin = NO_ORIGIN,
     data: dict[str, Any] | None = None,
 ) -> Event:
-    last = await _last_event(session, envelope_id)
+    """Appends the next event of the envelope's chain, keyed, and moves the chain's anchor on
+    in the same flush."""
+    chain = await session.get(EvidenceChain, envelope_id)
     chained = ChainedEvent(
         envelope_id=str(envelope_id),
-        sequence=(last.sequence if last else 0) + 1,
+        sequence=(chain.length if chain else 0) + 1,
         type=type,
         occurred_at=occurred_at,
         actor=actor.as_json(),
@@ -70,7 +76,8 @@ async def append_event(
         user_agent=origin.user_agent,
         data=data or {},
     )
-    prev_hash = last.hash if last else GENESIS_HASH
+    prev_hash = chain.head if chain else GENESIS_HASH
+    hash = chain_hash(prev_hash, chained)
     event = Event(
         tenant_id=tenant_id,
         envelope_id=envelope_id,
@@ -82,21 +89,21 @@ async def append_event(
         user_agent=origin.user_agent,
         data=dict(chained.data),
         prev_hash=prev_hash,
-        hash=chain_hash(prev_hash, chained),
+        hash=hash,
+        mac=secrets.evidence_mac(event_mac_message(hash)),
     )
     session.add(event)
+    if chain is None:
+        chain = EvidenceChain(envelope_id=envelope_id, tenant_id=tenant_id)
+        session.add(chain)
+    _move_anchor(chain, chained.sequence, hash, secrets)
     await session.flush()
     return event
 
 
-async def _last_event(session: AsyncSession, envelope_id: uuid.UUID) -> Event | None:
-    query = (
-        select(Event)
-        .where(Event.envelope_id == envelope_id)
-        .order_by(Event.sequence.desc())
-        .limit(1)
-    )
-    return await session.scalar(query)
+def _move_anchor(chain: EvidenceChain, length: int, head: str, secrets: SecretBox) -> None:
+    chain.length, chain.head = length, head
+    chain.mac = secrets.evidence_mac(anchor_mac_message(str(chain.envelope_id), length, head))
 
 
 async def envelope_events(session: AsyncSession, envelope_id: uuid.UUID) -> Sequence[Event]:
@@ -122,12 +129,60 @@ def link_of(event: Event) -> StoredLink:
 
 
 def verify_events(events: Sequence[Event]) -> ChainBreak | None:
-    """Where the stored events of one envelope, in sequence order, stop chaining; or None."""
+    """Where the stored events of one envelope, in sequence order, stop chaining; or None.
+    Anyone can run this check: it needs no key."""
     return find_break(link_of(event) for event in events)
 
 
-async def verify_envelope_chain(session: AsyncSession, envelope_id: uuid.UUID) -> ChainBreak | None:
-    return verify_events(await envelope_events(session, envelope_id))
+def verify_keyed(
+    events: Sequence[Event], chain: EvidenceChain | None, secrets: SecretBox
+) -> ChainBreak | None:
+    """The public check, then what takes the key: each event's MAC, and the anchor (length,
+    head and its MAC), which is what finds a chain cut short."""
+    return (
+        verify_events(events)
+        or _first_bad_mac(events, secrets)
+        or _anchor_break(events, chain, secrets)
+    )
+
+
+def _first_bad_mac(events: Sequence[Event], secrets: SecretBox) -> ChainBreak | None:
+    for event in events:
+        if event.mac is None:
+            continue  # written before the chain was keyed (migration 0004): hashes only
+        if not secrets.evidence_mac_matches(event_mac_message(event.hash), event.mac):
+            return ChainBreak(
+                event.sequence,
+                "the event's keyed MAC does not match: it was rewritten, or CACHET_SECRET_KEY "
+                "is not the key that wrote it",
+            )
+    return None
+
+
+def _anchor_break(
+    events: Sequence[Event], chain: EvidenceChain | None, secrets: SecretBox
+) -> ChainBreak | None:
+    length, head = len(events), events[-1].hash if events else None
+    if chain is None:
+        return ChainBreak(length + 1, "the chain has no anchor")
+    if chain.length != length:
+        return ChainBreak(
+            min(chain.length, length) + 1,
+            f"the anchor says the chain holds {chain.length} events; {length} are stored",
+        )
+    if chain.head != head:
+        return ChainBreak(length, "the anchor's head is not the last event's hash")
+    message = anchor_mac_message(str(chain.envelope_id), chain.length, chain.head)
+    if chain.mac is not None and not secrets.evidence_mac_matches(message, chain.mac):
+        return ChainBreak(length, "the anchor's keyed MAC does not match: it was rewritten")
+    return None
+
+
+async def verify_envelope_chain(
+    session: AsyncSession, envelope_id: uuid.UUID, secrets: SecretBox
+) -> ChainBreak | None:
+    events = await envelope_events(session, envelope_id)
+    return verify_keyed(events, await session.get(EvidenceChain, envelope_id), secrets)
 
 
 async def feed_page(

@@ -11,8 +11,10 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from xml.sax.saxutils import escape
 
+from pyhanko.pdf_utils.reader import PdfFileReader
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -119,6 +121,8 @@ def render_evidence_pdf(report: EvidenceReport) -> bytes:
         author="Cachet",
         creator="Cachet",
         subject=words["subject"],
+        # Machine-readable, for `cachet evidence verify`: which chain this file seals.
+        keywords=sealed_chain_keywords(len(report.events), report.chain_head),
         lang=words["lang"],
         # Else every page names Helvetica, a font it does not embed.
         initialFontName=registered_font(),
@@ -130,6 +134,24 @@ def render_evidence_pdf(report: EvidenceReport) -> bytes:
         canvasmaker=canvas_class(report.envelope_id, report.generated_at, words),
     )
     return buffer.getvalue()
+
+
+CHAIN_KEYWORD = "cachet-evidence-chain"
+
+
+def sealed_chain_keywords(length: int, head: str) -> str:
+    return f"{CHAIN_KEYWORD} {length} {head}"
+
+
+def sealed_chain(path: Path) -> tuple[int, str] | None:
+    """The chain length and head an evidence PDF seals, from its document information; None
+    when the file carries none (an evidence PDF made before they were written there)."""
+    with path.open("rb") as stream:
+        keywords = PdfFileReader(stream, strict=False).document_meta_view.keywords
+    parts = " ".join(keywords).split()
+    if len(parts) != 3 or parts[0] != CHAIN_KEYWORD or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2]
 
 
 # -- Story -----------------------------------------------------------------------------------

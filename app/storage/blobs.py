@@ -91,13 +91,7 @@ class BlobStore:
 
     def adopt(self, path: Path) -> str:
         """Blocking: hash a finished file and move it into place; returns its SHA-256."""
-        digest = hashlib.sha256()
-        size = 0
-        with path.open("rb") as handle:
-            while chunk := handle.read(1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-        staged = StagedBlob(path=path, size_bytes=size, sha256=digest.hexdigest())
+        staged = StagedBlob(path=path, size_bytes=path.stat().st_size, sha256=file_sha256(path))
         self.commit(staged)
         return staged.sha256
 
@@ -135,3 +129,12 @@ async def store_bytes(blobs: BlobStore, data: bytes, *, prefix: str) -> str:
         return await anyio.to_thread.run_sync(blobs.adopt, path)
     finally:
         path.unlink(missing_ok=True)
+
+
+def file_sha256(path: Path) -> str:
+    """Blocking: the SHA-256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()

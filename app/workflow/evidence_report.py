@@ -1,29 +1,40 @@
-"""What goes into an envelope's evidence PDF, gathered from its rows and its event chain."""
+"""An envelope's evidence PDF: what goes into it, gathered from the rows and the event chain,
+and its sealing (the platform's signature and an archive timestamp) once the envelope has
+completed. Signature envelopes are sealed by their last signing job, approval envelopes by the
+evidence.seal job."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.activity import Step
+from app.crypto import SecretBox
 from app.envelopes.models import Envelope, EnvelopeKind, Locale, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_email, sender_name
-from app.evidence.models import Event
+from app.evidence.models import Event, EvidenceChain
 from app.evidence.schemas import EventType
-from app.evidence.service import envelope_events, verify_events
+from app.evidence.service import envelope_events, verify_keyed
+from app.runtime import Runtime
 from app.signing.evidence_pdf import (
     EvidenceDocument,
     EvidenceEvent,
     EvidenceRecipient,
     EvidenceReport,
     Party,
+    render_evidence_pdf,
 )
+from app.signing.pades import seal_pdf
 from app.tenants.models import Tenant
 from app.workflow.models import SignatureRequest
+from app.workflow.versions import new_version, seal_of
 
 # Each event type in words, for the evidence PDF's log (tests check that none is missing).
 EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
@@ -69,12 +80,47 @@ METHOD_WORDS = {
 }
 
 
+async def seal_evidence(
+    runtime: Runtime, session: AsyncSession, envelope: Envelope, step: Step
+) -> None:
+    """Renders the evidence PDF of a completed envelope, seals it, and records that it did."""
+    report = await build_evidence_report(
+        session, envelope, generated_at=step.now, secrets=step.secrets
+    )
+    unsealed = runtime.blobs.scratch_path("evidence-")
+    try:
+        await asyncio.to_thread(_render_to, unsealed, report)
+        seal = seal_of(runtime)
+        reason = f"Cachet evidence for envelope {envelope.id}"
+        envelope.evidence_sha256 = await new_version(
+            runtime.blobs,
+            unsealed,
+            lambda src, dst: seal_pdf(src, dst, seal, reason=reason),
+            "evidence-sealed-",
+        )
+    finally:
+        unsealed.unlink(missing_ok=True)
+    await step.record(
+        session,
+        envelope,
+        EventType.evidence_sealed,
+        sha256=envelope.evidence_sha256,
+        chain_length=len(report.events),
+        chain_head=report.chain_head,
+    )
+
+
+def _render_to(path: Path, report: EvidenceReport) -> None:
+    path.write_bytes(render_evidence_pdf(report))
+
+
 async def build_evidence_report(
-    session: AsyncSession, envelope: Envelope, *, generated_at: datetime
+    session: AsyncSession, envelope: Envelope, *, generated_at: datetime, secrets: SecretBox
 ) -> EvidenceReport:
     """Everything the report shows, read inside the transaction that completes the envelope."""
     await session.flush()  # events recorded in this transaction belong in the report
     events = await envelope_events(session, envelope.id)
+    chain = await session.get(EvidenceChain, envelope.id)
     requests = await _signature_requests(session, envelope)
     locale = envelope.locale.value
     tenant = await session.get(Tenant, envelope.tenant_id)
@@ -104,7 +150,7 @@ async def build_evidence_report(
         ],
         events=[_event(e, envelope, envelope.locale) for e in events],
         chain_head=events[-1].hash if events else "",
-        chain_verified=verify_events(events) is None,
+        chain_verified=verify_keyed(events, chain, secrets) is None,
         generated_at=generated_at,
         locale=locale,
     )

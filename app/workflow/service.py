@@ -41,6 +41,7 @@ from app.envelopes.states import (
 )
 from app.errors import Conflict, FieldError, Gone, TooManyRequests, ValidationFailed
 from app.evidence.schemas import EventType
+from app.evidence.service import SYSTEM
 from app.jobs.queue import enqueue
 from app.notifications.content import EmailKind
 from app.runtime import Runtime
@@ -54,6 +55,8 @@ from app.workflow.signature_image import decode_signature_image
 
 APPLY_SIGNATURE = "signing.apply"
 """The job that signs for one signer: workflow/tasks.py."""
+SEAL_EVIDENCE = "evidence.seal"
+"""The job that seals a completed approval envelope's evidence PDF: workflow/tasks.py."""
 SIGNING_METHOD = "email_link"
 """How a `simple`-level signer is authenticated: they hold the link emailed to them."""
 CONSENT_TEXT = {
@@ -223,7 +226,10 @@ async def advance(session: AsyncSession, step: Step, envelope: Envelope) -> None
         return
     move_envelope(envelope, EnvelopeStatus.completed)
     envelope.ended_at = step.now
-    await step.record(session, envelope, EventType.envelope_completed)
+    await step.by(SYSTEM).record(session, envelope, EventType.envelope_completed)
+    if envelope.kind is EnvelopeKind.approval:
+        # A signature envelope's last signing job seals its evidence; an approval has no job.
+        await enqueue(session, SEAL_EVIDENCE, {"envelope_id": str(envelope.id)})
     if envelope.sender_copy:
         await queue_email(session, envelope, EmailKind.completed_sender, sender_addressee(envelope))
     if envelope.distribute_to_signers:

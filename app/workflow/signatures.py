@@ -3,14 +3,14 @@
 For each document the signer's field is filled with a PAdES signature (B-T, the stamp as its
 appearance), stored as a new version; then the signer is marked signed and the cascade moves
 on. When the last signer has signed, every document gets its archive timestamp (B-LTA) and
-the envelope's evidence PDF is rendered from the rows and the event chain, then sealed.
+the envelope's evidence PDF is rendered from the rows and the event chain, then sealed
+(workflow/evidence_report.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,19 +26,17 @@ from app.envelopes.models import (
 from app.envelopes.people import recipient_email, recipient_label
 from app.envelopes.rules import StampStyle
 from app.evidence.schemas import EventType
-from app.evidence.service import Actor
+from app.evidence.service import SYSTEM, Actor
 from app.runtime import Runtime
-from app.signing.evidence_pdf import EvidenceReport, render_evidence_pdf
 from app.signing.pades import (
     FieldAlreadySigned,
     SignatureOrder,
     StampLook,
     add_archive_timestamp,
-    seal_pdf,
     sign_field,
 )
 from app.workflow import rules, service
-from app.workflow.evidence_report import build_evidence_report
+from app.workflow.evidence_report import seal_evidence
 from app.workflow.fields import field_name_for
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.versions import current_path, new_version, seal_of
@@ -72,11 +70,13 @@ async def sign_for(
         method=request.method,
         documents=[{"id": str(d.id), "sha256": d.current_sha256} for d in envelope.documents],
     )
+    # Archiving and sealing are the service's own doing, not the last signer's.
+    service_step = step.by(SYSTEM)
     if rules.whose_turn(envelope.recipients) is None:
-        await _archive_documents(runtime, session, envelope, step)
+        await _archive_documents(runtime, session, envelope, service_step)
     await service.advance(session, step, envelope)
     if envelope.status is EnvelopeStatus.completed:
-        await _seal_evidence(runtime, session, envelope, step)
+        await seal_evidence(runtime, session, envelope, service_step)
 
 
 def signature_order(envelope: Envelope, recipient: Recipient, image_png: bytes) -> SignatureOrder:
@@ -147,30 +147,3 @@ async def _archive_documents(
             for d in envelope.documents
         ],
     )
-
-
-async def _seal_evidence(
-    runtime: Runtime, session: AsyncSession, envelope: Envelope, step: Step
-) -> None:
-    report = await build_evidence_report(session, envelope, generated_at=step.now)
-    unsealed = runtime.blobs.scratch_path("evidence-")
-    try:
-        await asyncio.to_thread(_render_to, unsealed, report)
-        seal = seal_of(runtime)
-        envelope.evidence_sha256 = await new_version(
-            runtime.blobs,
-            unsealed,
-            lambda src, dst: seal_pdf(src, dst, seal, reason=_evidence_reason(envelope)),
-            "evidence-sealed-",
-        )
-    finally:
-        unsealed.unlink(missing_ok=True)
-    await step.record(session, envelope, EventType.evidence_sealed, sha256=envelope.evidence_sha256)
-
-
-def _render_to(path: Path, report: EvidenceReport) -> None:
-    path.write_bytes(render_evidence_pdf(report))
-
-
-def _evidence_reason(envelope: Envelope) -> str:
-    return f"Cachet evidence for envelope {envelope.id}"

@@ -11,18 +11,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.activity import record, step_at
+from app.activity import step_at
 from app.db import transaction
 from app.envelopes.models import Envelope, EnvelopeKind, EnvelopeStatus
 from app.envelopes.states import ACTIONABLE_RECIPIENT
 from app.evidence.schemas import EventType
-from app.evidence.service import SYSTEM
 from app.notifications.content import EmailKind
 from app.notifications.mailer import Attachment, MailDeliveryError, OutgoingEmail
 from app.notifications.models import Notification, NotificationStatus
 from app.runtime import Runtime
 from app.storage.blobs import BlobStore
 from app.workflow import service, signatures
+from app.workflow.evidence_report import seal_evidence
 from app.workflow.loading import load_envelope, lock_envelope_row
 from app.workflow.mail import Addressee, compose
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
@@ -126,19 +126,12 @@ async def _mark_sent(runtime: Runtime, notification_id: uuid.UUID, subject: str)
         if notification is None or notification.status is NotificationStatus.sent:
             return
         envelope = await lock_envelope_row(session, notification.envelope_id)
-        now = runtime.clock.now()
+        step = step_at(runtime)
         notification.status = NotificationStatus.sent
         notification.attempts += 1
         notification.subject = subject
-        notification.sent_at = now
-        await record(
-            session,
-            envelope,
-            EventType.email_sent,
-            actor=SYSTEM,
-            now=now,
-            **_email_data(notification),
-        )
+        notification.sent_at = step.now
+        await step.record(session, envelope, EventType.email_sent, **_email_data(notification))
 
 
 async def mark_email_failed(runtime: Runtime, payload: dict[str, Any], error: str) -> None:
@@ -150,12 +143,10 @@ async def mark_email_failed(runtime: Runtime, payload: dict[str, Any], error: st
         envelope = await lock_envelope_row(session, notification.envelope_id)
         notification.status = NotificationStatus.failed
         notification.last_error = error[:2000]
-        await record(
+        await step_at(runtime).record(
             session,
             envelope,
             EventType.email_failed,
-            actor=SYSTEM,
-            now=runtime.clock.now(),
             error=error[:500],
             **_email_data(notification),
         )
@@ -210,15 +201,25 @@ async def signature_failed(runtime: Runtime, payload: dict[str, Any], error: str
         if request is None or request.status is not SignatureRequestStatus.pending:
             return
         envelope = await lock_envelope_row(session, request.envelope_id)
-        await record(
+        await step_at(runtime).record(
             session,
             envelope,
             EventType.recipient_signature_failed,
-            actor=SYSTEM,
-            now=runtime.clock.now(),
             recipient_id=str(request.recipient_id),
             error=error[:500],
         )
+
+
+# --- evidence -------------------------------------------------------------------------------
+
+
+async def seal_evidence_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """The evidence PDF of a completed approval envelope. Safe to run twice."""
+    async with transaction(runtime.sessions) as session:
+        envelope = await load_envelope(session, uuid.UUID(payload["envelope_id"]), lock=True)
+        if envelope.status is not EnvelopeStatus.completed or envelope.evidence_sha256:
+            return
+        await seal_evidence(runtime, session, envelope, step_at(runtime))
 
 
 # --- the sweep ------------------------------------------------------------------------------

@@ -23,29 +23,40 @@ def upgrade() -> None:
         "envelopes",
         sa.Column("pending_problem", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     )
-    op.add_column(
-        "envelopes", sa.Column("chain_length", sa.Integer(), server_default="0", nullable=False)
-    )
-    op.add_column("envelopes", sa.Column("chain_head", sa.String(length=64), nullable=True))
-    op.add_column("envelopes", sa.Column("chain_mac", sa.String(length=64), nullable=True))
     op.add_column("events", sa.Column("mac", sa.String(length=64), nullable=True))
-    # Envelopes written before the anchor existed: anchor them on what their chain holds now.
+    op.create_table(
+        "evidence_chains",
+        sa.Column("envelope_id", sa.Uuid(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("length", sa.Integer(), nullable=False),
+        sa.Column("head", sa.String(length=64), nullable=False),
+        sa.Column("mac", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["envelope_id"],
+            ["envelopes.id"],
+            name=op.f("fk_evidence_chains_envelope_id_envelopes"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_evidence_chains_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("envelope_id", name=op.f("pk_evidence_chains")),
+    )
+    # Chains written before anchors existed: anchored on what they hold now, without a MAC.
     op.execute(
         """
-        UPDATE envelopes SET chain_length = last.sequence, chain_head = last.hash
-        FROM (
-            SELECT DISTINCT ON (envelope_id) envelope_id, sequence, hash
-            FROM events ORDER BY envelope_id, sequence DESC
-        ) AS last
-        WHERE last.envelope_id = envelopes.id
+        INSERT INTO evidence_chains (envelope_id, tenant_id, length, head)
+        SELECT DISTINCT ON (envelope_id) envelope_id, tenant_id, sequence, hash
+        FROM events ORDER BY envelope_id, sequence DESC
         """
     )
 
 
 def downgrade() -> None:
+    op.drop_table("evidence_chains")
     op.drop_column("events", "mac")
-    op.drop_column("envelopes", "chain_mac")
-    op.drop_column("envelopes", "chain_head")
-    op.drop_column("envelopes", "chain_length")
     op.drop_column("envelopes", "pending_problem")
     op.drop_column("envelopes", "failure_reason")
