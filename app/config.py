@@ -109,10 +109,22 @@ class Settings(BaseSettings):
     worker_concurrency: int = 10
     job_max_attempts: int = 8
     job_retry_max_delay_seconds: float = 600.0
+    job_transient_max_delay_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="longest wait between retries of a job waiting for a service (a TSA or "
+        "OCSP responder down): such jobs are retried until it answers, and the envelope shows "
+        "the pending problem meanwhile",
+    )
     job_heartbeat_timeout_seconds: float = 30.0
     sweep_interval_seconds: float = 30.0
 
     recipient_session_idle_minutes: int = 30
+    session_max_seconds: int = Field(
+        default=8 * 3600,
+        gt=0,
+        description="a recipient session ends this long after it was opened, however busy",
+    )
     default_expiry_days: int = 30
     reminder_cooldown_minutes: int = 60
 

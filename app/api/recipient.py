@@ -20,7 +20,6 @@ from app.envelopes.service import find_document
 from app.errors import Unauthenticated
 from app.evidence.service import Actor
 from app.workflow import service
-from app.workflow.loading import load_envelope
 from app.workflow.schemas import (
     ApproveIn,
     DeclineIn,
@@ -29,7 +28,7 @@ from app.workflow.schemas import (
     SignIn,
     SigningEnvelopeOut,
 )
-from app.workflow.sessions import authenticate_session, open_session, session_expires_at
+from app.workflow.sessions import open_session, session_expires_at, session_holder
 from app.workflow.views import signing_envelope_out
 
 router = APIRouter(prefix="/v1/signing", tags=["signing"])
@@ -66,11 +65,7 @@ async def _acting(
 ) -> Acting:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing_session", "Send the session as 'Authorization: Bearer …'.")
-    row = await authenticate_session(session, step, credentials.credentials)
-    recipient_row = await session.get(Recipient, row.recipient_id)
-    assert recipient_row is not None  # sessions are deleted with their recipient
-    envelope = await load_envelope(session, recipient_row.envelope_id, lock=lock)
-    recipient = next(r for r in envelope.recipients if r.id == row.recipient_id)
+    envelope, recipient = await session_holder(session, step, credentials.credentials, lock=lock)
     actor = Actor("recipient", id=str(recipient.id), email=recipient_email(recipient))
     return Acting(step.by(actor), envelope, recipient)
 
@@ -111,9 +106,7 @@ async def open_signing_session(
     opened = await open_session(session, step, body.token)
     return SessionOut(
         session_token=opened.secret,
-        expires_at=session_expires_at(
-            opened.session, runtime.settings.recipient_session_idle_minutes
-        ),
+        expires_at=session_expires_at(opened.session, runtime.settings),
         envelope_id=opened.envelope.id,
         recipient_id=opened.recipient.id,
     )

@@ -175,6 +175,15 @@ class BlockerOut(ResponseBody):
     recipient_id: uuid.UUID | None = None
 
 
+class PendingProblem(ResponseBody):
+    """Something the service is retrying through on its own, such as a timestamp server or an
+    OCSP responder that does not answer: the envelope waits, nothing is lost."""
+
+    code: str = Field(description="e.g. `signing_service_unavailable`")
+    detail: str
+    since: datetime = Field(description="when the problem was first met")
+
+
 class EnvelopeOut(ResponseBody):
     id: uuid.UUID
     kind: EnvelopeKind
@@ -196,9 +205,18 @@ class EnvelopeOut(ResponseBody):
     blockers: list[BlockerOut]
     sent_at: datetime | None = None
     ended_at: datetime | None = Field(
-        default=None, description="when it was completed, declined, canceled or expired"
+        default=None, description="when it was completed, declined, canceled, expired or failed"
     )
     cancel_reason: str | None = None
+    failure_reason: str | None = Field(
+        default=None,
+        description="status `failed`: why the service could not do its part (a document "
+        "that could not be signed, on every attempt)",
+    )
+    problem: PendingProblem | None = Field(
+        default=None,
+        description="in progress: a transient problem the service is retrying through",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -10,8 +10,9 @@ R = RecipientStatus
 
 ENVELOPE_TRANSITIONS: dict[EnvelopeStatus, frozenset[EnvelopeStatus]] = {
     E.draft: frozenset({E.in_progress}),
-    E.in_progress: frozenset({E.completed, E.declined, E.canceled, E.expired}),
+    E.in_progress: frozenset({E.completed, E.declined, E.canceled, E.expired, E.failed}),
     E.completed: frozenset(),
+    E.failed: frozenset(),
     E.declined: frozenset(),
     E.canceled: frozenset(),
     E.expired: frozenset(),
@@ -27,7 +28,7 @@ RECIPIENT_TRANSITIONS: dict[RecipientStatus, frozenset[RecipientStatus]] = {
     R.skipped: frozenset(),
 }
 
-ENDED_ENVELOPE = frozenset({E.completed, E.declined, E.canceled, E.expired})
+ENDED_ENVELOPE = frozenset({E.completed, E.declined, E.canceled, E.expired, E.failed})
 ACTIONABLE_RECIPIENT = frozenset({R.invited, R.opened})
 DONE_RECIPIENT = frozenset({R.approved, R.signed})
 

@@ -13,6 +13,7 @@ from app.envelopes.schemas import (
     DocumentOut,
     EnvelopeOut,
     PageOut,
+    PendingProblem,
     Person,
     RecipientOut,
     Reminders,
@@ -61,6 +62,10 @@ def envelope_out(envelope: Envelope, *, limit_bytes: int, now: datetime) -> Enve
         sent_at=envelope.sent_at,
         ended_at=envelope.ended_at,
         cancel_reason=envelope.cancel_reason,
+        failure_reason=envelope.failure_reason,
+        problem=PendingProblem.model_validate(envelope.pending_problem)
+        if envelope.pending_problem
+        else None,
         created_at=envelope.created_at,
         updated_at=envelope.updated_at,
     )

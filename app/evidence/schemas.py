@@ -23,6 +23,7 @@ class EventType(StrEnum):
     envelope_declined = "envelope.declined"
     envelope_canceled = "envelope.canceled"
     envelope_expired = "envelope.expired"
+    envelope_failed = "envelope.failed"
     document_added = "document.added"
     document_deleted = "document.deleted"
     documents_archived = "documents.archived"

@@ -50,6 +50,12 @@ class JobContext(Protocol):
 ContextT = TypeVar("ContextT", bound=JobContext)
 
 
+class TryLater(Exception):
+    """Raised by a handler whose failure is not its own (a service it depends on is down):
+    retried on the long schedule (CACHET_JOB_TRANSIENT_MAX_DELAY_SECONDS) for as long as it
+    takes, never dead-lettered. Any other exception counts against CACHET_JOB_MAX_ATTEMPTS."""
+
+
 @dataclass(frozen=True)
 class JobSpec(Generic[ContextT]):
     """One kind of job: its handler, what to record when every attempt has failed, and whether
@@ -63,7 +69,7 @@ class JobSpec(Generic[ContextT]):
 
 def retry_delay(attempt: int, *, max_delay: float, rng: random.Random | None = None) -> timedelta:
     """Exponential backoff from 1 s, capped, with full jitter in its upper half."""
-    ceiling = min(2.0**attempt, max_delay)
+    ceiling = min(2.0 ** min(attempt, 60), max_delay)  # a job retried for weeks: no overflow
     return timedelta(seconds=ceiling * (0.5 + 0.5 * (rng or random).random()))
 
 
@@ -77,6 +83,10 @@ def entrypoint_for(context: ContextT, spec: JobSpec[ContextT]) -> Callable[[Job]
             await spec.handler(context, payload)
         except RetryRequested:
             raise
+        except TryLater as error:
+            log.warning("job %s/%s waits for a service: %s", job.entrypoint, job.id, error)
+            delay = retry_delay(job.attempts, max_delay=settings.job_transient_max_delay_seconds)
+            raise RetryRequested(delay=delay, reason=str(error)) from error
         except Exception as error:
             attempt = job.attempts + 1
             if attempt < settings.job_max_attempts:

@@ -36,6 +36,7 @@ class EmailKind(StrEnum):
     completed_sender = "completed_sender"
     completed_signer = "completed_signer"
     expired = "expired"
+    failed = "failed"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ WEBHOOK_EVENTS: tuple[EventType, ...] = (
     EventType.envelope_declined,
     EventType.envelope_canceled,
     EventType.envelope_expired,
+    EventType.envelope_failed,
     EventType.recipient_invited,
     EventType.recipient_opened,
     EventType.recipient_approved,

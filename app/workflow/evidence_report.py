@@ -47,6 +47,10 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
     EventType.envelope_declined: {Locale.fr: "Enveloppe refusée", Locale.en: "Envelope declined"},
     EventType.envelope_canceled: {Locale.fr: "Enveloppe annulée", Locale.en: "Envelope canceled"},
     EventType.envelope_expired: {Locale.fr: "Enveloppe expirée", Locale.en: "Envelope expired"},
+    EventType.envelope_failed: {
+        Locale.fr: "Enveloppe en échec (signature impossible)",
+        Locale.en: "Envelope failed (signing impossible)",
+    },
     EventType.document_added: {Locale.fr: "Document ajouté", Locale.en: "Document added"},
     EventType.document_deleted: {Locale.fr: "Document retiré", Locale.en: "Document removed"},
     EventType.documents_archived: {

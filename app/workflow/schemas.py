@@ -58,7 +58,11 @@ class SessionIn(RequestBody):
 
 class SessionOut(ResponseBody):
     session_token: str = Field(description="send as 'Authorization: Bearer …' to /v1/signing")
-    expires_at: datetime = Field(description="idle deadline; every request pushes it back")
+    expires_at: datetime = Field(
+        description="idle deadline (every request pushes it back), never later than "
+        "CACHET_SESSION_MAX_SECONDS after the session was opened; a canceled, declined, "
+        "expired or failed envelope ends its sessions at once (410 `envelope_ended`)"
+    )
     envelope_id: uuid.UUID
     recipient_id: uuid.UUID
 

@@ -365,12 +365,25 @@ async def decline(
     )
 
 
+async def fail(session: AsyncSession, step: Step, envelope: Envelope, reason: str) -> None:
+    """The service could not do its part, on any attempt (a document that cannot be signed):
+    the envelope ends as `failed`, and the sender is told why."""
+    require_in_progress(envelope)
+    await _end(session, step, envelope, EnvelopeStatus.failed)
+    envelope.failure_reason = reason
+    await step.record(session, envelope, EventType.envelope_failed, reason=reason)
+    await queue_email(
+        session, envelope, EmailKind.failed, sender_addressee(envelope), reason=reason
+    )
+
+
 async def _end(
     session: AsyncSession, step: Step, envelope: Envelope, status: EnvelopeStatus
 ) -> None:
     """Ends the envelope early: whoever has not acted is skipped."""
     move_envelope(envelope, status)
     envelope.ended_at = step.now
+    envelope.pending_problem = None
     for recipient in envelope.recipients:
         recipient.next_reminder_at = None
         if rules.skipped_at_end(recipient.status):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
+from app.config import Settings
 from app.crypto import sha256_hex
 from app.envelopes.models import Envelope, EnvelopeStatus, Recipient, RecipientStatus
 from app.envelopes.states import move_recipient
@@ -26,9 +27,15 @@ from app.workflow.models import RecipientSession
 
 SESSION_PREFIX = "cachet_rs_"
 
-# A link still opens a completed envelope (to download the result); any other end closes it.
+# A link, and a session, still open a completed envelope (to read and download the result);
+# any other end closes both at once.
 CLOSED_TO_LINKS = frozenset(
-    {EnvelopeStatus.declined, EnvelopeStatus.canceled, EnvelopeStatus.expired}
+    {
+        EnvelopeStatus.declined,
+        EnvelopeStatus.canceled,
+        EnvelopeStatus.expired,
+        EnvelopeStatus.failed,
+    }
 )
 
 
@@ -48,8 +55,7 @@ async def open_session(session: AsyncSession, step: Step, token: str) -> OpenedS
         raise NotFound("link")
     envelope = await load_envelope(session, recipient.envelope_id, lock=True)
     recipient = next(r for r in envelope.recipients if r.id == recipient.id)
-    if envelope.status in CLOSED_TO_LINKS:
-        raise Gone("envelope_ended", f"The envelope is {envelope.status.value}.")
+    _require_open(envelope)
     if recipient.status is RecipientStatus.invited:
         move_recipient(recipient, RecipientStatus.opened)
         recipient.opened_at = step.now
@@ -64,6 +70,7 @@ async def open_session(session: AsyncSession, step: Step, token: str) -> OpenedS
         secret_hash=sha256_hex(secret),
         ip=step.origin.ip,
         user_agent=step.origin.user_agent,
+        created_at=step.now,
         last_seen_at=step.now,
     )
     session.add(row)
@@ -71,13 +78,31 @@ async def open_session(session: AsyncSession, step: Step, token: str) -> OpenedS
     return OpenedSession(secret, row, recipient, envelope)
 
 
+def _require_open(envelope: Envelope) -> None:
+    if envelope.status in CLOSED_TO_LINKS:
+        raise Gone("envelope_ended", f"The envelope is {envelope.status.value}.")
+
+
+async def session_holder(
+    session: AsyncSession, step: Step, secret: str, *, lock: bool
+) -> tuple[Envelope, Recipient]:
+    """The envelope and recipient behind a session secret. Ending the envelope (cancel,
+    decline, expiry, failure) ends all of its sessions at once: 410 `envelope_ended`."""
+    row = await authenticate_session(session, step, secret)
+    holder = await session.get(Recipient, row.recipient_id)
+    assert holder is not None  # sessions are deleted with their recipient
+    envelope = await load_envelope(session, holder.envelope_id, lock=lock)
+    _require_open(envelope)
+    return envelope, next(r for r in envelope.recipients if r.id == row.recipient_id)
+
+
 async def authenticate_session(session: AsyncSession, step: Step, secret: str) -> RecipientSession:
-    """A session lives while it is used: each request pushes its idle deadline back."""
+    """A session lives while it is used (each request pushes its idle deadline back), and
+    never longer than CACHET_SESSION_MAX_SECONDS after it was opened."""
     row = await session.scalar(
         select(RecipientSession).where(RecipientSession.secret_hash == sha256_hex(secret))
     )
-    idle = timedelta(minutes=step.settings.recipient_session_idle_minutes)
-    if row is None or row.last_seen_at + idle < step.now:
+    if row is None or session_expires_at(row, step.settings) < step.now:
         raise Unauthenticated(
             "session_expired", "The session is unknown or expired; open the link again."
         )
@@ -85,5 +110,8 @@ async def authenticate_session(session: AsyncSession, step: Step, secret: str) -
     return row
 
 
-def session_expires_at(row: RecipientSession, idle_minutes: int) -> str:
-    return (row.last_seen_at + timedelta(minutes=idle_minutes)).isoformat()
+def session_expires_at(row: RecipientSession, settings: Settings) -> datetime:
+    """The idle deadline, or the absolute one if that comes first."""
+    idle = row.last_seen_at + timedelta(minutes=settings.recipient_session_idle_minutes)
+    absolute = row.created_at + timedelta(seconds=settings.session_max_seconds)
+    return min(idle, absolute)

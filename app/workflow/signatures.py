@@ -61,6 +61,7 @@ async def sign_for(
     step = step.by(Actor("recipient", id=str(recipient.id), email=recipient_email(recipient)))
     request.status = SignatureRequestStatus.applied
     request.applied_at = step.now
+    envelope.pending_problem = None  # whatever the job waited for has answered
     service.mark_acted(recipient, RecipientStatus.signed, step.now)
     await step.record(
         session,

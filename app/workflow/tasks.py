@@ -14,12 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.activity import step_at
 from app.db import transaction
 from app.envelopes.models import Envelope, EnvelopeKind, EnvelopeStatus
+from app.envelopes.people import recipient_label
 from app.envelopes.states import ACTIONABLE_RECIPIENT
 from app.evidence.schemas import EventType
+from app.jobs.worker import TryLater
 from app.notifications.content import EmailKind
 from app.notifications.mailer import Attachment, MailDeliveryError, OutgoingEmail
 from app.notifications.models import Notification, NotificationStatus
 from app.runtime import Runtime
+from app.signing.failures import Unavailable
 from app.storage.blobs import BlobStore
 from app.workflow import service, signatures
 from app.workflow.evidence_report import seal_evidence
@@ -173,8 +176,20 @@ def _email_data(notification: Notification) -> dict[str, Any]:
 
 
 async def apply_signature_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """Sign every document for one signer, then move the cascade on. Safe to run twice."""
+    """Sign every document for one signer, then move the cascade on. Safe to run twice.
+
+    A service that does not answer (the TSA, an OCSP responder) is waited for as long as it
+    takes, the envelope showing the problem meanwhile; any other failure counts against the
+    job's attempts, and the last one fails the envelope (signature_failed)."""
     request_id = uuid.UUID(payload["request_id"])
+    try:
+        await _apply_signature(runtime, request_id)
+    except Unavailable as error:
+        await _note_problem(runtime, request_id, error)
+        raise TryLater(str(error)) from error
+
+
+async def _apply_signature(runtime: Runtime, request_id: uuid.UUID) -> None:
     async with transaction(runtime.sessions) as session:
         request = await session.get(SignatureRequest, request_id)
         if request is None:
@@ -193,33 +208,64 @@ async def apply_signature_job(runtime: Runtime, payload: dict[str, Any]) -> None
         await signatures.sign_for(runtime, session, step_at(runtime), envelope, request)
 
 
+async def _note_problem(runtime: Runtime, request_id: uuid.UUID, error: Unavailable) -> None:
+    """Shows the sender what the job is waiting for (the first time it met it stays `since`)."""
+    async with transaction(runtime.sessions) as session:
+        request = await session.get(SignatureRequest, request_id)
+        if request is None:
+            return
+        envelope = await load_envelope(session, request.envelope_id, lock=True)
+        if envelope.status is not EnvelopeStatus.in_progress:
+            return
+        since = (envelope.pending_problem or {}).get("since") or runtime.clock.now().isoformat()
+        envelope.pending_problem = {
+            "code": "signing_service_unavailable",
+            "detail": str(error)[:1000],
+            "since": since,
+        }
+
+
 async def signature_failed(runtime: Runtime, payload: dict[str, Any], error: str) -> None:
-    """Every attempt failed (a TSA down for long, say). Nothing was signed and the request
-    stays pending, so `cachet jobs retry` can sign later; the platform hears of it now."""
+    """Every attempt failed, for a reason of the document's or the keys' (a service that does
+    not answer is retried instead): nothing more is signed and the envelope ends as `failed`,
+    so that it never stays in progress with a signature pending forever."""
     async with transaction(runtime.sessions) as session:
         request = await session.get(SignatureRequest, uuid.UUID(payload["request_id"]))
         if request is None or request.status is not SignatureRequestStatus.pending:
             return
-        envelope = await lock_envelope_row(session, request.envelope_id)
-        await step_at(runtime).record(
+        envelope = await load_envelope(session, request.envelope_id, lock=True)
+        step = step_at(runtime)
+        request.status = SignatureRequestStatus.abandoned
+        await step.record(
             session,
             envelope,
             EventType.recipient_signature_failed,
             recipient_id=str(request.recipient_id),
             error=error[:500],
         )
+        if envelope.status is EnvelopeStatus.in_progress:
+            signer = next(r for r in envelope.recipients if r.id == request.recipient_id)
+            reason = (
+                f"The documents could not be signed for signer {signer.position} "
+                f"({recipient_label(signer)}): {error[:300]}"
+            )
+            await service.fail(session, step, envelope, reason=reason)
 
 
 # --- evidence -------------------------------------------------------------------------------
 
 
 async def seal_evidence_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """The evidence PDF of a completed approval envelope. Safe to run twice."""
-    async with transaction(runtime.sessions) as session:
-        envelope = await load_envelope(session, uuid.UUID(payload["envelope_id"]), lock=True)
-        if envelope.status is not EnvelopeStatus.completed or envelope.evidence_sha256:
-            return
-        await seal_evidence(runtime, session, envelope, step_at(runtime))
+    """The evidence PDF of a completed approval envelope. Safe to run twice; a TSA that does
+    not answer is waited for."""
+    try:
+        async with transaction(runtime.sessions) as session:
+            envelope = await load_envelope(session, uuid.UUID(payload["envelope_id"]), lock=True)
+            if envelope.status is not EnvelopeStatus.completed or envelope.evidence_sha256:
+                return
+            await seal_evidence(runtime, session, envelope, step_at(runtime))
+    except Unavailable as error:
+        raise TryLater(str(error)) from error
 
 
 # --- the sweep ------------------------------------------------------------------------------

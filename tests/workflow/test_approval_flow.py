@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from app.db import transaction
 from app.evidence.service import verify_envelope_chain
 from app.runtime import Runtime
 from tests.support import ApiClient
+from tests.support.polling import eventually
 from tests.support.sinks import MailSink, WebhookReceiver, html_of, text_of, webhook_receiver
 from tests.workflow.support import approval_envelope, open_invitation, send
 
@@ -97,6 +99,23 @@ async def test_three_approvers_complete_an_envelope_in_order(
             assert chain is None
 
 
+async def _settled_events(api: ApiClient, envelope_id: str) -> list[dict[str, Any]]:
+    """The envelope's events once its jobs are done: sealed, and no email left to send."""
+
+    async def read() -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = (await api.get(f"/v1/envelopes/{envelope_id}/events")).json()[
+            "data"
+        ]
+        return data
+
+    def settled(events: list[dict[str, Any]]) -> bool:
+        types = [e["type"] for e in events]
+        invitations_sent = types.count("email.sent") >= types.count("recipient.invited")
+        return "evidence.sealed" in types and invitations_sent
+
+    return await eventually(read, settled, within=60)
+
+
 def _check_deliveries(receiver: WebhookReceiver, envelope_id: str) -> None:
     mine = [r for r in receiver.accepted() if r.json["data"].get("envelope_id") == envelope_id]
     assert all(r.verified for r in mine)
@@ -114,7 +133,7 @@ async def test_the_tenant_feed_pages_through_every_event_in_a_stable_order(
     await send(api, envelope["id"])
     async with open_invitation(base_url, mail, approvers[0]["email"]) as recipient:
         assert (await recipient.approve()).status_code == 200
-    expected = (await api.get(f"/v1/envelopes/{envelope['id']}/events")).json()["data"]
+    expected = await _settled_events(api, envelope["id"])
 
     seen: list[int] = []
     cursor = None
