@@ -12,6 +12,8 @@ import base64
 import socket
 import threading
 import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,7 +156,10 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
 
 
 class Animator:
-    """certomancer's aiohttp Animator on a listening socket, run by a private thread."""
+    """certomancer's aiohttp Animator on a listening socket, run by a private thread.
+
+    `refusing` names services that answer 503 for now ("ocsp", "crls", "tsa"): a responder or
+    CRL server that is down, as archiving meets it in production."""
 
     def __init__(self, arch: PKIArchitecture, sock: socket.socket) -> None:
         self._arch = arch
@@ -162,6 +167,26 @@ class Animator:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.refusing: frozenset[str] = frozenset()
+
+    @contextmanager
+    def refused(self, *services: str) -> Iterator[None]:
+        """The named services answer 503 within the block."""
+        before = self.refusing
+        self.refusing = before | set(services)
+        try:
+            yield
+        finally:
+            self.refusing = before
+
+    @web.middleware
+    async def _refuse(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        parts = request.path.strip("/").split("/")
+        if len(parts) > 1 and parts[1] in self.refusing:
+            return web.Response(status=503, text="down for the test")
+        return await handler(request)
 
     def start(self) -> None:
         self._thread.start()
@@ -169,6 +194,7 @@ class Animator:
 
     async def _serve(self) -> None:
         app = build_animator_app({self._arch.arch_label: self._arch}, with_web_ui=False)
+        app.middlewares.append(self._refuse)
         app.router.add_get("/{arch}/ocsp/{label}/{request:.+}", self._ocsp_get)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
