@@ -147,7 +147,11 @@ class Document(Base):
     current_sha256: Mapped[str | None] = mapped_column(String(64))
     """The newest version (signature fields, then each signature); None until sent."""
     signed_sha256: Mapped[str | None] = mapped_column(String(64))
-    """The final version with its archive timestamp (PAdES B-LTA), once the envelope completes."""
+    """The final version with its archive timestamp (PAdES B-LTA), once the envelope completes;
+    each renewal of the archive timestamp replaces it with a longer version."""
+    archive_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the signed version's newest archive timestamp stops proving anything (the first
+    expiry in its TSA's certificate chain): it is renewed before then."""
     page_count: Mapped[int | None]
     # [{"width", "height", "rotation", "crop_box"}], displayed size in points, one per page
     pages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)

@@ -42,6 +42,10 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
         Locale.fr: "Documents archivés (horodatage d'archive)",
         Locale.en: "Documents archived (archive timestamp)",
     },
+    EventType.documents_renewed: {
+        Locale.fr: "Horodatage d'archive renouvelé",
+        Locale.en: "Archive timestamp renewed",
+    },
     EventType.recipient_invited: {Locale.fr: "Destinataire invité", Locale.en: "Recipient invited"},
     EventType.recipient_opened: {Locale.fr: "Lien ouvert", Locale.en: "Link opened"},
     EventType.recipient_reminded: {Locale.fr: "Relance envoyée", Locale.en: "Reminder sent"},

@@ -19,13 +19,13 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.policy_decl import (
     CertificateFetchingRule,
-    CertValidationPolicySpec,
     PdfSignatureValidationSpec,
     RevinfoOnlineFetchingRule,
     RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
 from pyhanko_certvalidator.authority import CertTrustAnchor
+from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import (
     REQUIRE_REVINFO,
     CertRevTrustPolicy,

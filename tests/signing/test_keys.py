@@ -681,7 +681,7 @@ async def test_development_pki_archives_without_network_and_answers_ocsp(
             assert answer.serial_number == pki.seal.cert.serial_number
             nonce = answer.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
             assert nonce == b"n" * 16
-            pki.root.cert.public_key().verify(  # type: ignore[call-arg]
+            pki.root.key.public_key().verify(
                 answer.signature, answer.tbs_response_bytes, PKCS1v15(), hashes.SHA256()
             )
 

@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,10 @@ from app.signing.keys import CachedKeySigner, Seal
 
 ARCH = "cachet"
 VALIDITY = {"valid-from": "2020-01-01T00:00:00+0000", "valid-to": "2050-01-01T00:00:00+0000"}
-KEY_LABELS = ("root", "interm", "seal", "tsa", "interm-ocsp")
+KEY_LABELS = ("root", "interm", "seal", "tsa", "tsa-short", "interm-ocsp")
+SHORT_TSA_DAYS = 120
+"""The "short" TSA's certificate expires this many days after the PKI starts: archive
+timestamps made with it are due for renewal once the service clock is moved forward."""
 P12_PASSWORD = "test-p12-secret"
 
 
@@ -55,6 +58,26 @@ def _write_rsa_key(path: Path) -> rsa.RSAPrivateKey:
     )
     path.chmod(0o600)
     return key
+
+
+def _tsa_certificate(validity: dict[str, str]) -> dict[str, Any]:
+    return {
+        "issuer": "root",
+        "validity": validity,
+        "extensions": [
+            {
+                "id": "key_usage",
+                "critical": True,
+                "smart-value": {"schema": "key-usage", "params": ["digital_signature"]},
+            },
+            {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]},
+        ],
+    }
+
+
+def _short_validity() -> dict[str, str]:
+    until = datetime.now(UTC) + timedelta(days=SHORT_TSA_DAYS)
+    return {"valid-from": VALIDITY["valid-from"], "valid-to": f"{until:%Y-%m-%dT%H:%M:%S}+0000"}
 
 
 def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
@@ -76,6 +99,7 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
                     "seal": {"common-name": "Cachet Test Seal"},
                     "tsa": {"common-name": "Cachet Test TSA"},
                     "interm-ocsp": {"common-name": "Cachet Test OCSP Responder"},
+                    "tsa-short": {"common-name": "Cachet Test Short-lived TSA"},
                 },
                 "certs": {
                     "root": {
@@ -108,25 +132,8 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
                         "validity": VALIDITY,
                         "profiles": ["digsig-commitment"],
                     },
-                    "tsa": {
-                        "issuer": "root",
-                        "validity": VALIDITY,
-                        "extensions": [
-                            {
-                                "id": "key_usage",
-                                "critical": True,
-                                "smart-value": {
-                                    "schema": "key-usage",
-                                    "params": ["digital_signature"],
-                                },
-                            },
-                            {
-                                "id": "extended_key_usage",
-                                "critical": True,
-                                "value": ["time_stamping"],
-                            },
-                        ],
-                    },
+                    "tsa": _tsa_certificate(VALIDITY),
+                    "tsa-short": _tsa_certificate(_short_validity()),
                 },
                 "services": {
                     "ocsp": {
@@ -148,7 +155,10 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
                             "simulated-update-schedule": "P7D",
                         },
                     },
-                    "time-stamping": {"tsa": {"signing-key": "tsa", "signing-cert": "tsa"}},
+                    "time-stamping": {
+                        "tsa": {"signing-key": "tsa", "signing-cert": "tsa"},
+                        "tsa-short": {"signing-key": "tsa-short", "signing-cert": "tsa-short"},
+                    },
                 },
             }
         },
@@ -238,6 +248,8 @@ class TestPki:
     seal_p12: Path
     p12_password: str
     tsa_url: str
+    short_tsa_url: str
+    """A TSA whose certificate expires SHORT_TSA_DAYS after the start (same root)."""
     animator: Animator
 
     def seal(self) -> Seal:
@@ -315,5 +327,6 @@ def start_test_pki(directory: Path) -> TestPki:
         seal_p12=directory / "seal.p12",
         p12_password=P12_PASSWORD,
         tsa_url=f"{base_url}/{ARCH}/tsa/tsa",
+        short_tsa_url=f"{base_url}/{ARCH}/tsa/tsa-short",
         animator=animator,
     )
