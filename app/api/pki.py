@@ -95,7 +95,8 @@ OCSP_RESPONSE = {
         "requestBody": {
             "required": True,
             "content": {
-                "application/ocsp-request": {"schema": {"type": "string", "format": "binary"}}
+                "application/ocsp-request": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },

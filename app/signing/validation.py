@@ -169,6 +169,9 @@ def _unsigned_fields(reader: PdfFileReader) -> tuple[str, ...]:
 _END_OF_REVISION = re.compile(rb"%%EOF")
 _TRAILING = b"\r\n\t\f\x00 "
 _TRAILING_MAX = 64
+# A hostile file may hold any number of "%%EOF" strings; the revisions that matter (the
+# original upload first) come early, and the whole file is always digested.
+_MAX_CUTS = 256
 
 
 def revision_digests(path: Path) -> tuple[str, ...]:
@@ -181,7 +184,7 @@ def revision_digests(path: Path) -> tuple[str, ...]:
         if size == 0:
             return ()
         with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            cuts = sorted({*_cut_points(data, size), size})
+            cuts = sorted({*_cut_points(data, size)[:_MAX_CUTS], size})
             digest = hashlib.sha256()
             digests, done = [], 0
             view = memoryview(data)
@@ -196,8 +199,10 @@ def revision_digests(path: Path) -> tuple[str, ...]:
 
 
 def _cut_points(data: mmap.mmap, size: int) -> list[int]:
-    cuts = []
+    cuts: list[int] = []
     for match in _END_OF_REVISION.finditer(data):
+        if len(cuts) >= _MAX_CUTS:
+            break
         position = match.end()
         cuts.append(position)
         while position < size and position - match.end() < _TRAILING_MAX:

@@ -46,6 +46,7 @@ from app.signing.validation import (
     NO_SIGNATURE,
     UnreadablePdf,
     ValidationReport,
+    revision_digests,
     validate_pdf,
 )
 from app.signing.validation_reasons import MODIFIED_AFTER_THIS, SIGNED_BYTES_CHANGED
@@ -533,6 +534,19 @@ async def test_every_revision_prefix_is_digested(samples: Samples, test_pki: Tes
     assert report.revision_digests[-1] == hashlib.sha256(data).hexdigest()
     # original, fields, two signatures, DSS + document timestamp, and pyHanko's DSS after it
     assert len(ends) == 6
+
+
+def test_revision_digests_are_bounded_whatever_the_file_holds(tmp_path: Path) -> None:
+    """A file full of "%%EOF" strings (in a content stream) gets no more than 256 cut points,
+    and its whole digest still comes last."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595.28, 841.89))
+    pdf.pages[0].obj.Contents = pdf.make_stream(b"%" + b"%%EOF " * 20_000 + b"\n")
+    path = tmp_path / "eofs.pdf"
+    pdf.save(path, compress_streams=False)
+    digests = revision_digests(path)
+    assert 200 < len(digests) <= 256 + 64 + 1  # cut points, the bytes after the last, whole
+    assert digests[-1] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 async def test_drawing_after_the_archive_timestamp_fails_it_too(

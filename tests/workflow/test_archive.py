@@ -46,14 +46,20 @@ from tests.workflow.signing_support import (
     wait_until_signed,
 )
 from tests.workflow.support import open_invitation
+from tests.workflow.test_lifecycle import clock_moved
+
+
+async def _row(runtime: Runtime, model: Any, envelope_id: str) -> Any:
+    """The envelope's one row of that model (its one document, its one signature request)."""
+    async with runtime.sessions() as session:
+        return await session.scalar(
+            select(model).where(model.envelope_id == uuid.UUID(envelope_id))
+        )
 
 
 async def _document(runtime: Runtime, envelope_id: str) -> Document:
-    async with runtime.sessions() as session:
-        found = await session.scalar(
-            select(Document).where(Document.envelope_id == uuid.UUID(envelope_id))
-        )
-    assert found is not None
+    found = await _row(runtime, Document, envelope_id)
+    assert isinstance(found, Document)
     return found
 
 
@@ -118,16 +124,13 @@ async def test_revocation_data_out_of_reach_completes_nothing_until_a_retry_can(
 
 
 async def _request(runtime: Runtime, envelope_id: str) -> SignatureRequest:
-    async def find() -> SignatureRequest | None:
-        async with runtime.sessions() as session:
-            return await session.scalar(
-                select(SignatureRequest).where(
-                    SignatureRequest.envelope_id == uuid.UUID(envelope_id)
-                )
-            )
-
-    found = await eventually(find, lambda r: r is not None, what="no signature request")
-    assert found is not None
+    """Once POST /sign has written it."""
+    found = await eventually(
+        lambda: _row(runtime, SignatureRequest, envelope_id),
+        lambda row: row is not None,
+        what="no signature request",
+    )
+    assert isinstance(found, SignatureRequest)
     return found
 
 
@@ -144,15 +147,6 @@ def short_lived_tsa(runtime: Runtime, pki: TestPki) -> Iterator[None]:
         yield
     finally:
         runtime.seal = working
-
-
-@contextmanager
-def clock_moved(runtime: Runtime, delta: timedelta) -> Iterator[None]:
-    runtime.clock.advance(delta)
-    try:
-        yield
-    finally:
-        runtime.clock.advance(-delta)
 
 
 async def _completed_with_short_tsa(
