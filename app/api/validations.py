@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from app.api.deps import PrincipalDep, RuntimeDep
@@ -35,10 +36,13 @@ from app.runtime import Runtime
 from app.schemas import ResponseBody
 from app.signing.keys import platform_seal
 from app.signing.validation import UnreadablePdf, ValidationReport, validate_pdf
+from app.signing.validation_etsi import etsi_report
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
 from app.workflow.provenance import FileFacts, Provenance, reasons_against, recognise
 
 router = APIRouter(prefix="/v1/validations", tags=["validations"])
+
+T = TypeVar("T")
 
 PDF_BODY = {
     "required": True,
@@ -158,12 +162,21 @@ class ValidationOut(ResponseBody):
     )
 
 
+ETSI_XML: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "With `Accept: application/xml`: the ETSI TS 119 102-2 validation report "
+        "(pyHanko's AdES validation, long-term process, offline)",
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+    }
+}
+
+
 @router.post(
     "",
     response_model=ValidationOut,
     operation_id="validatePdf",
     openapi_extra={"requestBody": PDF_BODY},
-    responses=problems(401, 413, 415, 422),
+    responses={**ETSI_XML, **problems(401, 413, 415, 422)},
 )
 async def validate_pdf_route(
     request: Request,
@@ -176,7 +189,7 @@ async def validate_pdf_route(
             "certificate below a trust root (only B-LT and B-LTA signatures pass)"
         ),
     ] = "soft",
-) -> ValidationOut:
+) -> ValidationOut | Response:
     """Validate every signature and document timestamp of a PDF.
 
     Offline: only the service's trust roots and the revocation data inside the file are used;
@@ -185,7 +198,8 @@ async def validate_pdf_route(
     CACHET_VALIDATION_MAX_BYTES (413); the same input checks as a document upload apply (415
     `not_a_pdf`, 422 `encrypted`, `damaged`, `too_many_pages`, ...). A file that is a version of
     one of the caller's signature envelopes is named (`envelope`), and fails when it lacks
-    signatures or revisions the service made.
+    signatures or revisions the service made. `Accept: application/xml` asks for the ETSI TS
+    119 102-2 validation report instead.
     """
     limit = runtime.settings.validation_max_bytes
     declared = declared_length(request)
@@ -196,16 +210,29 @@ async def validate_pdf_route(
     except StagedBlobTooLarge:
         raise _too_large(limit) from None
     try:
-        report = await _validate(runtime, staged, revocation)
+        if _wants_xml(request.headers.get("accept", "")):
+            xml = await _in_gate(runtime, staged, partial(etsi_report, revocation=revocation))
+            return Response(xml, media_type="application/xml")
+        report = await _in_gate(runtime, staged, partial(validate_pdf, revocation=revocation))
         match = await _recognise(runtime, principal.tenant_id, report, staged.size_bytes)
     finally:
         staged.discard()
     return _answer(report, match)
 
 
-async def _validate(
-    runtime: Runtime, staged: StagedBlob, revocation: RevocationMode
-) -> ValidationReport:
+def _wants_xml(accept: str) -> bool:
+    """The first media range of ours the client lists, in its order (no q-value weighing)."""
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        if media in ("application/xml", "text/xml"):
+            return True
+        if media in ("application/json", "application/*", "*/*"):
+            return False
+    return False
+
+
+async def _in_gate(runtime: Runtime, staged: StagedBlob, work: Callable[..., T]) -> T:
+    """work(path, trust_roots, now=...) in a gate worker, once the gate has let the file in."""
     if staged.size_bytes == 0:
         raise ValidationFailed.at("/", "the document is empty", code="empty_document")
     trust_roots = tuple(
@@ -213,8 +240,9 @@ async def _validate(
     )  # DER pickles safely
     try:
         await runtime.pdf_gate.check(staged.path, allow_signatures=True)
-        check = partial(validate_pdf, now=runtime.clock.now(), revocation=revocation)
-        return await runtime.pdf_gate.run(check, staged.path, trust_roots)
+        return await runtime.pdf_gate.run(
+            partial(work, now=runtime.clock.now()), staged.path, trust_roots
+        )
     except PdfRejected as rejected:
         raise gate_refusal(rejected) from None
     except UnreadablePdf as unreadable:

@@ -97,12 +97,9 @@ def validate_pdf(
     Raises UnreadablePdf when the file is not a readable, unencrypted PDF. A signature that
     cannot be read is reported as failed; it does not stop the others from being judged.
     """
-    roots = tuple(
-        root if isinstance(root, asn1_x509.Certificate) else asn1_x509.Certificate.load(root)
-        for root in trust_roots
-    )
+    roots = trust_roots_of(trust_roots)
     with path.open("rb") as stream:
-        reader = _open(stream)
+        reader = open_pdf(stream)
         signatures = asyncio.run(_judge_all(reader, roots, now, revocation))
         unsigned = _unsigned_fields(reader)
     report = _document_report(signatures, now)
@@ -114,7 +111,18 @@ def validate_pdf(
     )
 
 
-def _open(stream: Any) -> PdfFileReader:
+def trust_roots_of(
+    given: Sequence[asn1_x509.Certificate | bytes],
+) -> tuple[asn1_x509.Certificate, ...]:
+    """Certificates as given, or parsed from the DER they crossed a process boundary as."""
+    return tuple(
+        root if isinstance(root, asn1_x509.Certificate) else asn1_x509.Certificate.load(root)
+        for root in given
+    )
+
+
+def open_pdf(stream: Any) -> PdfFileReader:
+    """pyHanko's strict reader on the file; UnreadablePdf if it is not a readable PDF."""
     try:
         reader = PdfFileReader(stream, strict=True)
         reader.root["/Pages"]
@@ -257,6 +265,8 @@ __all__ = [
     "NO_SIGNATURE",
     "UnreadablePdf",
     "ValidationReport",
+    "open_pdf",
     "revision_digests",
+    "trust_roots_of",
     "validate_pdf",
 ]

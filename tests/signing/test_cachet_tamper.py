@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -91,6 +92,37 @@ async def test_the_untouched_file_passes(api: ApiClient, cachet_signed: bytes) -
     # Strict: every certificate's revocation data is in the file.
     strict = await _validate(api, cachet_signed, revocation="hard")
     assert (strict["verdict"], strict["revocation"]) == ("passed", "hard"), strict
+
+
+ETSI = "{http://uri.etsi.org/19102/v1.2.1#}"
+
+
+async def etsi_indications(api: ApiClient, data: bytes, **query: str) -> list[str]:
+    """POST /v1/validations with Accept: application/xml: each signature's main indication."""
+    response = await api.post(
+        "/v1/validations",
+        content=data,
+        params=query,
+        headers={"Content-Type": "application/pdf", "Accept": "application/xml"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == f"{ETSI}ValidationReport"
+    reports = root.findall(f"{ETSI}SignatureValidationReport")
+    return [
+        (r.findtext(f"{ETSI}SignatureValidationStatus/{ETSI}MainIndication") or "").rsplit(":")[-1]
+        for r in reports
+    ]
+
+
+async def test_the_etsi_report_of_the_signed_file(api: ApiClient, cachet_signed: bytes) -> None:
+    assert await etsi_indications(api, cachet_signed) == ["total-passed"]
+    assert await etsi_indications(api, cachet_signed, revocation="hard") == ["total-passed"]
+    # Cut back before the archive timestamp, strictly: no validation data for the signature.
+    before_archive = cut_back(cachet_signed, lambda sigs: sigs == ["/Sig"])
+    assert await etsi_indications(api, before_archive, revocation="hard") == ["indeterminate"]
 
 
 async def test_another_tenant_learns_nothing_of_the_envelope(
