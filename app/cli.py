@@ -34,7 +34,7 @@ from app.migrations import upgrade_to_head
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
 from app.worker import JOB_SPECS
-from app.workflow.archive import renew_archives
+from app.workflow.archive import Renewed, renew_archives
 from app.workflow.models import SignatureRequest
 
 
@@ -198,12 +198,12 @@ async def renew_archive_timestamps(settings: Settings, before_days: int | None) 
         finally:
             await stop_runtime(runtime)
     lines = [
-        f"renewed document {item.document_id} of envelope {item.envelope_id}: "
+        f"renewed {_what(item)} of envelope {item.envelope_id}: "
         f"{item.signed_sha256} (archive valid until {item.expires_at:%Y-%m-%d})"
         for item in run.renewed
     ]
     lines.append(
-        f"{len(run.renewed)} document(s) renewed (archive timestamps expiring within {days} days)"
+        f"{len(run.renewed)} file(s) renewed (archive timestamps expiring within {days} days)"
     )
     if run.failed:
         failures = "\n".join(f"envelope {key}: {error}" for key, error in run.failed.items())
@@ -211,6 +211,10 @@ async def renew_archive_timestamps(settings: Settings, before_days: int | None) 
             "archive_renewal_failed", "\n".join(lines) + f"\nnot renewed:\n{failures}"
         )
     return "\n".join(lines)
+
+
+def _what(item: Renewed) -> str:
+    return f"document {item.document_id}" if item.document_id else "the evidence PDF"
 
 
 class ArchiveRenewalFailed(DomainError):

@@ -98,8 +98,10 @@ class Envelope(Base):
     sent_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    # The sealed evidence PDF, made when a signature envelope completes.
+    # The sealed evidence PDF, made when a signature envelope completes (and replaced by a
+    # longer version each time its archive timestamp is renewed, before this date).
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_archive_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     # Why a `failed` envelope failed (a job that could not do its work, document-caused).
     failure_reason: Mapped[str | None] = mapped_column(Text)
     # A transient trouble a job is retrying through (a TSA or OCSP responder down), shown to

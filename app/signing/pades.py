@@ -167,7 +167,7 @@ def sign_field(source: Path, target: Path, order: SignatureOrder, seal: SealLike
     _sign(source, target, seal, order, existing_fields_only=True)
 
 
-def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None:
+def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> ArchiveTimestamp:
     """The platform's invisible signature (B-T) in a new field, then an archive timestamp:
     how the evidence PDF is sealed."""
     if SEAL_FIELD in signed_field_names(source):
@@ -176,7 +176,7 @@ def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None
     signed = target.with_name(f".{target.name}.{uuid.uuid4().hex}.signed")
     try:
         _sign(source, signed, seal, order, existing_fields_only=False)
-        add_archive_timestamp(signed, target, seal)
+        return add_archive_timestamp(signed, target, seal)
     finally:
         signed.unlink(missing_ok=True)
 

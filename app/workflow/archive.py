@@ -1,11 +1,13 @@
-"""Archive timestamps of signed documents: added at completion, renewed before they expire.
+"""Archive timestamps of signed documents and evidence PDFs: added at completion, renewed
+before they expire.
 
 A document timestamp proves that the file, with its validation data, existed at that time --
 until a certificate in its TSA's chain expires. Before then (CACHET_ARCHIVE_RENEW_BEFORE_DAYS)
 the renewal adds fresh validation data for it and a new document timestamp over everything
 (PAdES B-LTA maintenance), as a new version of the signed file: each version starts with the
-previous one's exact bytes. `documents.archive_expires_at` says when; documents archived before
-that column existed get it from their file the first time the renewal looks at them.
+previous one's exact bytes. `documents.archive_expires_at` (the evidence PDF's:
+`envelopes.evidence_archive_expires_at`) says when; files archived before those columns existed
+get it from the file the first time the renewal looks at them.
 
 Renewal runs as the periodic job `archive.renew` (on the sweep's cadence: finding the due
 documents is one index range scan) and as `cachet archive renew [--before-days N]`. One
@@ -24,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import record
 from app.db import transaction
-from app.envelopes.models import Document
+from app.envelopes.models import Document, Envelope
 from app.evidence.schemas import EventType
 from app.evidence.service import SYSTEM
 from app.runtime import Runtime
@@ -53,14 +55,14 @@ async def archive_document(runtime: Runtime, document: Document) -> None:
     """PAdES B-LTA over a fully signed document, hard-fail: its signed version and when that
     must be renewed. Raises Unavailable when validation data or the timestamp cannot be had."""
     source = current_path(runtime.blobs, document)
-    sha256, stamp = await _archived_version(runtime, source, add_archive_timestamp, "archived-")
+    sha256, stamp = await archived_version(runtime, source, add_archive_timestamp, "archived-")
     document.signed_sha256, document.archive_expires_at = sha256, stamp.expires_at
 
 
 ArchiveOperation = Callable[[Path, Path, Seal], ArchiveTimestamp]
 
 
-async def _archived_version(
+async def archived_version(
     runtime: Runtime, source: Path, operation: ArchiveOperation, prefix: str
 ) -> tuple[str, ArchiveTimestamp]:
     """The operation's output stored as a new version: its digest, and what it said."""
@@ -80,10 +82,19 @@ async def _archived_version(
 @dataclass(frozen=True)
 class Renewed:
     envelope_id: uuid.UUID
-    document_id: uuid.UUID
+    document_id: uuid.UUID | None
+    """None for the envelope's evidence PDF."""
     previous_sha256: str
     signed_sha256: str
     expires_at: datetime
+
+    def as_event_data(self) -> dict[str, str]:
+        return {
+            **({"id": str(self.document_id)} if self.document_id else {}),
+            "sha256_previous": self.previous_sha256,
+            "sha256_signed": self.signed_sha256,
+            "archive_expires_at": self.expires_at.isoformat(),
+        }
 
 
 @dataclass
@@ -112,15 +123,18 @@ async def renew_archives(runtime: Runtime, *, before: timedelta) -> RenewalRun:
 
 
 async def _envelopes_due(session: AsyncSession, horizon: datetime) -> list[uuid.UUID]:
-    query = (
-        select(Document.envelope_id)
-        .where(
-            Document.signed_sha256.is_not(None),
-            or_(Document.archive_expires_at.is_(None), Document.archive_expires_at <= horizon),
-        )
-        .distinct()
-        .limit(RENEWAL_BATCH)
+    documents = select(Document.envelope_id).where(
+        Document.signed_sha256.is_not(None),
+        or_(Document.archive_expires_at.is_(None), Document.archive_expires_at <= horizon),
     )
+    evidence = select(Envelope.id).where(
+        Envelope.evidence_sha256.is_not(None),
+        or_(
+            Envelope.evidence_archive_expires_at.is_(None),
+            Envelope.evidence_archive_expires_at <= horizon,
+        ),
+    )
+    query = union(documents, evidence).limit(RENEWAL_BATCH)
     return list(await session.scalars(query))
 
 
@@ -131,41 +145,65 @@ async def _renew_envelope(
     envelope = await load_envelope(session, envelope_id, lock=True)
     renewed = []
     for document in envelope.documents:
-        if document.signed_sha256 is None or not await _due(runtime, document, horizon):
+        if document.signed_sha256 is None:
             continue
-        renewed.append(await _renew_document(runtime, document))
-    if renewed:
+        document.archive_expires_at = await _expiry(
+            runtime, document.signed_sha256, document.archive_expires_at
+        )
+        if _is_due(document.archive_expires_at, horizon):
+            item = await _renew(runtime, envelope.id, document.id, document.signed_sha256)
+            document.signed_sha256, document.archive_expires_at = (
+                item.signed_sha256,
+                item.expires_at,
+            )
+            renewed.append(item)
+    evidence = await _renew_evidence(runtime, envelope, horizon)
+    if renewed or evidence:
         await record(
             session,
             envelope,
             EventType.documents_renewed,
             actor=SYSTEM,
             now=runtime.clock.now(),
-            documents=[
-                {
-                    "id": str(item.document_id),
-                    "sha256_previous": item.previous_sha256,
-                    "sha256_signed": item.signed_sha256,
-                    "archive_expires_at": item.expires_at.isoformat(),
-                }
-                for item in renewed
-            ],
+            documents=[item.as_event_data() for item in renewed],
+            evidence=evidence.as_event_data() if evidence else None,
         )
-    return renewed
+    return renewed + ([evidence] if evidence else [])
 
 
-async def _due(runtime: Runtime, document: Document, horizon: datetime) -> bool:
-    if document.archive_expires_at is None:
-        signed = runtime.blobs.path_of(document.signed_sha256 or "")
-        document.archive_expires_at = await asyncio.to_thread(archive_expiry, signed)
-        if document.archive_expires_at is None:
-            return False  # no document timestamp at all: nothing to renew
-    return document.archive_expires_at <= horizon
+async def _renew_evidence(
+    runtime: Runtime, envelope: Envelope, horizon: datetime
+) -> Renewed | None:
+    if envelope.evidence_sha256 is None:
+        return None
+    envelope.evidence_archive_expires_at = await _expiry(
+        runtime, envelope.evidence_sha256, envelope.evidence_archive_expires_at
+    )
+    if not _is_due(envelope.evidence_archive_expires_at, horizon):
+        return None
+    item = await _renew(runtime, envelope.id, None, envelope.evidence_sha256)
+    envelope.evidence_sha256, envelope.evidence_archive_expires_at = (
+        item.signed_sha256,
+        item.expires_at,
+    )
+    return item
 
 
-async def _renew_document(runtime: Runtime, document: Document) -> Renewed:
-    previous = document.signed_sha256 or ""
+async def _expiry(runtime: Runtime, sha256: str, known: datetime | None) -> datetime | None:
+    """The recorded expiry, or the one read from the file when none was recorded."""
+    if known is not None:
+        return known
+    return await asyncio.to_thread(archive_expiry, runtime.blobs.path_of(sha256))
+
+
+def _is_due(expires_at: datetime | None, horizon: datetime) -> bool:
+    # None: the file has no document timestamp at all, nothing to renew.
+    return expires_at is not None and expires_at <= horizon
+
+
+async def _renew(
+    runtime: Runtime, envelope_id: uuid.UUID, document_id: uuid.UUID | None, previous: str
+) -> Renewed:
     source = runtime.blobs.path_of(previous)
-    sha256, stamp = await _archived_version(runtime, source, renew_archive_timestamp, "renewed-")
-    document.signed_sha256, document.archive_expires_at = sha256, stamp.expires_at
-    return Renewed(document.envelope_id, document.id, previous, sha256, stamp.expires_at)
+    sha256, stamp = await archived_version(runtime, source, renew_archive_timestamp, "renewed-")
+    return Renewed(envelope_id, document_id, previous, sha256, stamp.expires_at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,7 @@ from app.signing.pades import (
     sign_field,
 )
 from app.workflow import rules, service
-from app.workflow.archive import archive_document
+from app.workflow.archive import archive_document, archived_version
 from app.workflow.evidence_report import build_evidence_report
 from app.workflow.fields import field_name_for
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
@@ -153,13 +154,9 @@ async def _seal_evidence(
     unsealed = runtime.blobs.scratch_path("evidence-")
     try:
         await asyncio.to_thread(_render_to, unsealed, report)
-        seal = seal_of(runtime)
-        envelope.evidence_sha256 = await new_version(
-            runtime.blobs,
-            unsealed,
-            lambda src, dst: seal_pdf(src, dst, seal, reason=_evidence_reason(envelope)),
-            "evidence-sealed-",
-        )
+        sealing = partial(seal_pdf, reason=_evidence_reason(envelope))
+        sha256, stamp = await archived_version(runtime, unsealed, sealing, "evidence-sealed-")
+        envelope.evidence_sha256, envelope.evidence_archive_expires_at = sha256, stamp.expires_at
     finally:
         unsealed.unlink(missing_ok=True)
     await step.record(session, envelope, EventType.evidence_sealed, sha256=envelope.evidence_sha256)

@@ -1,4 +1,4 @@
-"""archive: when each signed document's archive timestamp must be renewed
+"""archive: when each signed document's (and evidence PDF's) archive timestamp must be renewed
 
 Revision ID: 0005
 Revises: 0004
@@ -25,8 +25,20 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_documents_archive_expires_at"), "documents", ["archive_expires_at"], unique=False
     )
+    op.add_column(
+        "envelopes",
+        sa.Column("evidence_archive_expires_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index(
+        op.f("ix_envelopes_evidence_archive_expires_at"),
+        "envelopes",
+        ["evidence_archive_expires_at"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_envelopes_evidence_archive_expires_at"), table_name="envelopes")
+    op.drop_column("envelopes", "evidence_archive_expires_at")
     op.drop_index(op.f("ix_documents_archive_expires_at"), table_name="documents")
     op.drop_column("documents", "archive_expires_at")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from app.config import Settings
-from app.envelopes.models import Document
+from app.envelopes.models import Document, Envelope
 from app.runtime import Runtime
 from app.signing.failures import Unavailable
 from app.signing.keys import platform_seal
@@ -161,6 +162,9 @@ async def _completed_with_short_tsa(
     assert document.signed_sha256 is not None and document.archive_expires_at is not None
     short_expiry = pki.cert("tsa-short").not_valid_after
     assert document.archive_expires_at == short_expiry
+    async with runtime.sessions() as session:
+        stored = await session.get(Envelope, uuid.UUID(envelope["id"]))
+    assert stored is not None and stored.evidence_archive_expires_at == short_expiry
     return envelope["id"], document
 
 
@@ -183,6 +187,7 @@ async def test_the_periodic_job_renews_what_expires_within_the_setting(
     before_days = runtime.settings.archive_renew_before_days
     assert before_days == 90 < SHORT_TSA_DAYS
     original = await _signed_file(api, envelope_id, str(archived.id))
+    original_evidence = await _evidence(api, envelope_id)
 
     # Not due yet: the worker's periodic job (every second here) leaves it alone.
     await _ticks(runtime, 2)
@@ -200,15 +205,31 @@ async def test_the_periodic_job_renews_what_expires_within_the_setting(
     current = await _signed_file(api, envelope_id, str(archived.id))
     assert current.startswith(original) and current != original  # a new version, appended
     await check_archived(current, test_pki)
+    # The evidence PDF, sealed with the same TSA, is renewed in the same pass.
+    evidence = await _evidence(api, envelope_id)
+    assert evidence.startswith(original_evidence) and evidence != original_evidence
+    await check_archived(evidence, test_pki)
+    until = test_pki.tsa_cert.not_valid_after.isoformat()
     event = next(e for e in await _events(api, envelope_id) if e["type"] == "documents.renewed")
     assert event["data"]["documents"] == [
         {
             "id": str(archived.id),
             "sha256_previous": archived.signed_sha256,
             "sha256_signed": renewed.signed_sha256,
-            "archive_expires_at": test_pki.tsa_cert.not_valid_after.isoformat(),
+            "archive_expires_at": until,
         }
     ]
+    assert event["data"]["evidence"] == {
+        "sha256_previous": hashlib.sha256(original_evidence).hexdigest(),
+        "sha256_signed": hashlib.sha256(evidence).hexdigest(),
+        "archive_expires_at": until,
+    }
+
+
+async def _evidence(api: ApiClient, envelope_id: str) -> bytes:
+    response = await api.get(f"/v1/envelopes/{envelope_id}/evidence")
+    assert response.status_code == 200, response.text
+    return response.content
 
 
 async def _ticks(runtime: Runtime, seconds: float) -> None:
@@ -269,5 +290,6 @@ async def test_cachet_archive_renew_renews_and_says_what(
     renewed = await _document(runtime, envelope_id)
     assert renewed.signed_sha256 != archived.signed_sha256
     assert f"renewed document {archived.id} of envelope {envelope_id}" in done.stdout, done
+    assert f"renewed the evidence PDF of envelope {envelope_id}" in done.stdout, done
     assert renewed.signed_sha256 is not None and renewed.signed_sha256 in done.stdout
     await check_archived(await _signed_file(api, envelope_id, str(archived.id)), test_pki)
