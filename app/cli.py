@@ -1,4 +1,4 @@
-"""The `cachet` command: serve, worker, migrate, tenants, keys, blobs, evidence, jobs."""
+"""The `cachet` command: serve, worker, migrate, tenants, keys, blobs, evidence, jobs, archive."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import anyio
 from sqlalchemy import select
@@ -28,11 +29,12 @@ from app.envelopes.models import Document, Envelope
 from app.errors import BadRequest, DomainError
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
-from app.main import start_worker_runtime
+from app.main import start_worker_runtime, stop_runtime
 from app.migrations import upgrade_to_head
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
 from app.worker import JOB_SPECS
+from app.workflow.archive import Renewed, renew_archives
 from app.workflow.evidence_audit import EvidenceAudit, audit_evidence
 from app.workflow.models import SignatureRequest
 
@@ -186,6 +188,40 @@ async def run_worker(settings: Settings) -> str:
     return "cachet worker: stopped"
 
 
+async def renew_archive_timestamps(settings: Settings, before_days: int | None) -> str:
+    """What the periodic job does, now, with its own horizon if given; prints each renewal.
+    Raises ArchiveRenewalFailed (exit 1) when an envelope could not be renewed."""
+    days = settings.archive_renew_before_days if before_days is None else before_days
+    async with database(settings, migrate=settings.auto_migrate) as url:
+        runtime = await start_worker_runtime(settings, url)
+        try:
+            run = await renew_archives(runtime, before=timedelta(days=days))
+        finally:
+            await stop_runtime(runtime)
+    lines = [
+        f"renewed {_what(item)} of envelope {item.envelope_id}: "
+        f"{item.signed_sha256} (archive valid until {item.expires_at:%Y-%m-%d})"
+        for item in run.renewed
+    ]
+    lines.append(
+        f"{len(run.renewed)} file(s) renewed (archive timestamps expiring within {days} days)"
+    )
+    if run.failed:
+        failures = "\n".join(f"envelope {key}: {error}" for key, error in run.failed.items())
+        raise ArchiveRenewalFailed(
+            "archive_renewal_failed", "\n".join(lines) + f"\nnot renewed:\n{failures}"
+        )
+    return "\n".join(lines)
+
+
+def _what(item: Renewed) -> str:
+    return f"document {item.document_id}" if item.document_id else "the evidence PDF"
+
+
+class ArchiveRenewalFailed(DomainError):
+    status = 503
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cachet", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -227,6 +263,21 @@ def parser() -> argparse.ArgumentParser:
     jobs.add_parser("retry", help="queue failed jobs again").add_argument(
         "job_ids", nargs="+", type=int
     )
+    archive = commands.add_parser("archive", help="long-term validation").add_subparsers(
+        dest="action", required=True
+    )
+    renew = archive.add_parser(
+        "renew",
+        help="renew the archive timestamps of signed documents that expire soon (what the "
+        "periodic job archive.renew does)",
+    )
+    renew.add_argument(
+        "--before-days",
+        type=int,
+        default=None,
+        help="renew those whose timestamp certificate expires within N days "
+        "(default: CACHET_ARCHIVE_RENEW_BEFORE_DAYS)",
+    )
     return root
 
 
@@ -249,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": lambda: (
             failed_jobs(settings) if args.action == "failed" else retry_jobs(settings, args.job_ids)
         ),
+        "archive": lambda: renew_archive_timestamps(settings, args.before_days),
     }
     try:
         print(asyncio.run(actions[args.command]()))  # type: ignore[arg-type]

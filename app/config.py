@@ -173,6 +173,19 @@ class Settings(BaseSettings):
         description="PEM bundle of extra trusted roots (e.g. the TSA's) for validating signatures",
     )
 
+    # Long-term validation (PAdES B-LTA): archive renewal and validation reports.
+    archive_renew_before_days: int = Field(
+        default=90,
+        ge=1,
+        description="renew a signed document's archive timestamp (fresh validation data and a "
+        "new document timestamp) once its certificate expires within this many days",
+    )
+    validation_max_bytes: int = Field(
+        default=50 * MIB,
+        description="largest PDF POST /v1/validations accepts (a signed file can be larger "
+        "than its upload)",
+    )
+
     @field_validator("signing_url")
     @classmethod
     def _has_token_placeholder(cls, value: str | None) -> str | None:

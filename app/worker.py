@@ -11,11 +11,13 @@ from app.jobs.worker import JobSpec
 from app.runtime import Runtime
 from app.webhooks.service import DELIVER
 from app.webhooks.tasks import deliver_endpoint, wake_stalled_endpoints
+from app.workflow.archive import RENEW_ARCHIVES
 from app.workflow.mail import SEND_EMAIL
 from app.workflow.service import APPLY_SIGNATURE, SEAL_EVIDENCE
 from app.workflow.tasks import (
     apply_signature_job,
     mark_email_failed,
+    renew_archives_job,
     seal_evidence_job,
     send_email_job,
     signature_failed,
@@ -37,4 +39,5 @@ JOB_SPECS: tuple[JobSpec[Runtime], ...] = (
     JobSpec(SWEEP, sweep, periodic=True),
     JobSpec(APPLY_SIGNATURE, apply_signature_job, on_exhausted=signature_failed),
     JobSpec(SEAL_EVIDENCE, seal_evidence_job),
+    JobSpec(RENEW_ARCHIVES, renew_archives_job, periodic=True),
 )

@@ -63,6 +63,7 @@ def settings(
         # Short delays so that retries and re-queues happen within a test.
         webhook_retry_schedule="0.3s,0.3s,0.3s,0.3s,0.3s",
         job_retry_max_delay_seconds=0.5,
+        job_transient_max_delay_seconds=1,
         job_heartbeat_timeout_seconds=4,
         sweep_interval_seconds=1,
         # The platform seal and TSA of the certomancer test PKI, served on loopback.

@@ -1,19 +1,25 @@
-"""The development PKI's public side: its root certificate and the root's CRL.
+"""The development PKI's public side: its root certificate, the root's CRL, its OCSP responder.
 
 The development seal and TSA certificates name {base_url}/pki/root.crl as their CRL
-distribution point. Both routes answer 404 when the development PKI is not in use.
+distribution point and {base_url}/pki/ocsp as their OCSP responder (AIA), so that any validator
+(pdfsig, Acrobat, pyHanko) can check them. Every route answers 404 when the development PKI is
+not in use.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import anyio
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Response
+from cryptography.x509 import ocsp
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import RuntimeDep
 from app.api.problems import problems
-from app.errors import NotFound
-from app.signing.devpki import DevelopmentPki
+from app.errors import BadRequest, NotFound
+from app.signing.devpki import DevelopmentPki, NotOurCertificate
 from app.signing.keys import platform_seal
 
 router = APIRouter(prefix="/pki", tags=["pki"])
@@ -67,3 +73,77 @@ async def get_root_certificate(runtime: RuntimeDep) -> Response:
     signatures as valid; never trust it anywhere else. 404 when the PKI is not in use."""
     pki = _development_pki(runtime)
     return Response(pki.root_pem, media_type="application/x-pem-file")
+
+
+OCSP_RESPONSE = {
+    200: {
+        "content": {
+            "application/ocsp-response": {"schema": {"type": "string", "format": "binary"}}
+        },
+        "description": "An OCSP response (RFC 6960) signed by the development root: 'good' for "
+        "its certificates, 'unauthorized' for a certificate it did not issue",
+    },
+    **problems(400, 404),
+}
+
+
+@router.post(
+    "/ocsp",
+    operation_id="answerDevelopmentOcspRequest",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/ocsp-request": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+    responses=OCSP_RESPONSE,
+)
+async def post_ocsp(runtime: RuntimeDep, request: Request) -> Response:
+    """The development root's OCSP responder (RFC 6960, POST). 400 `malformed_ocsp_request`
+    when the body is not a DER OCSP request; 404 when the PKI is not in use."""
+    pki = _development_pki(runtime)
+    return await _answer(pki, await request.body())
+
+
+@router.get(
+    "/ocsp/{encoded:path}",
+    operation_id="answerDevelopmentOcspRequestByGet",
+    response_class=Response,
+    responses=OCSP_RESPONSE,
+)
+async def get_ocsp(runtime: RuntimeDep, encoded: str) -> Response:
+    """The same over GET (RFC 6960 A.1: the request's DER, base64, URL-encoded), which NSS --
+    hence pdfsig -- uses for small requests."""
+    pki = _development_pki(runtime)
+    try:
+        der = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _malformed() from None
+    return await _answer(pki, der)
+
+
+async def _answer(pki: DevelopmentPki, der: bytes) -> Response:
+    try:
+        # RSA signing: off the event loop.
+        answer = await anyio.to_thread.run_sync(pki.ocsp_response, der)
+    except NotOurCertificate:
+        answer = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+    except ValueError:
+        raise _malformed() from None
+    return Response(
+        answer.public_bytes(serialization.Encoding.DER),
+        media_type="application/ocsp-response",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _malformed() -> BadRequest:
+    return BadRequest(
+        "malformed_ocsp_request",
+        "The request is not a DER-encoded OCSP request (RFC 6960).",
+        title="Malformed OCSP request",
+    )

@@ -1,24 +1,31 @@
 """Validate a signed PDF: the file in, a report per signature out. Nothing is stored.
 
-The body is streamed to a staged file under the upload size limit, passed through the upload
-gate with signatures allowed (the same page, object, bomb and encryption limits and problem
-types as uploads), then validated by pyHanko in one of the gate's resource-capped worker
-processes: diff analysis of a hostile file can be slow, and there it cannot stall the event
-loop or take the service's memory with it. The staged file is deleted in every case.
+The body is streamed to a staged file under its own size limit (CACHET_VALIDATION_MAX_BYTES: a
+signed file is larger than its upload, and the service must validate its own outputs), passed
+through the upload gate with signatures allowed (the same page, object, bomb and encryption
+limits and problem types as uploads), then validated by pyHanko in one of the gate's
+resource-capped worker processes: diff analysis of a hostile file can be slow, and there it
+cannot stall the event loop or take the service's memory with it. The staged file is deleted in
+every case. When the file is a version of one of the caller's own signature envelopes, the
+report names the envelope and what the file lacks of it (workflow/provenance.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from app.api.deps import PrincipalDep, RuntimeDep
 from app.api.documents import declared_length, gate_refusal
 from app.api.problems import problems
+from app.db import transaction
 from app.errors import (
     PayloadTooLarge,
     UnsupportedDocument,
@@ -29,9 +36,13 @@ from app.runtime import Runtime
 from app.schemas import ResponseBody
 from app.signing.keys import platform_seal
 from app.signing.validation import UnreadablePdf, ValidationReport, validate_pdf
+from app.signing.validation_etsi import etsi_report
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
+from app.workflow.provenance import FileFacts, Provenance, reasons_against, recognise
 
 router = APIRouter(prefix="/v1/validations", tags=["validations"])
+
+T = TypeVar("T")
 
 PDF_BODY = {
     "required": True,
@@ -43,6 +54,8 @@ PDF_BODY = {
 }
 
 Verdict = Literal["passed", "failed"]
+RevocationMode = Literal["soft", "hard"]
+PadesLevel = Literal["B-B", "B-T", "B-LT", "B-LTA"]
 Coverage = Literal["UNCLEAR", "CONTIGUOUS_BLOCK_FROM_START", "ENTIRE_REVISION", "ENTIRE_FILE"]
 ModificationLevel = Literal["NONE", "LTA_UPDATES", "FORM_FILLING", "ANNOTATIONS", "OTHER"]
 
@@ -87,6 +100,37 @@ class SignatureOut(ResponseBody):
     )
     verdict: Verdict = Field(description="passed only if every check above holds")
     reasons: list[str] = Field(description="why it failed, in words; empty when passed")
+    pades_level: PadesLevel | None = Field(
+        description="signatures: B-B (no timestamp), B-T (signature timestamp), B-LT (and the "
+        "file carries revocation data for its chains), B-LTA (and a document timestamp after "
+        "it); null for a document timestamp or a signature that could not be read"
+    )
+    revocation_data_embedded: bool = Field(
+        description="the file holds revocation data (OCSP or CRL, in its DSS or in the "
+        "signature) for every certificate below the root of the signer's chain and of its "
+        "timestamp's"
+    )
+
+
+class EnvelopeMatchOut(ResponseBody):
+    """The file is a version of a document of one of the caller's signature envelopes."""
+
+    envelope_id: uuid.UUID
+    document_id: uuid.UUID
+    envelope_status: str = Field(description="the envelope's status now")
+    file_version: Literal["latest", "later", "earlier", "diverged"] = Field(
+        description="latest: the document's newest version (the signed one once completed); "
+        "later: that version with revisions appended after it; earlier: cut back from it "
+        "(revisions missing); diverged: shares only an earlier version with it"
+    )
+    signers: int
+    signed: int = Field(description="signers who have signed, as the service recorded it")
+    signed_in_file: int = Field(description="signers whose signature is in this file")
+    missing: list[str] = Field(
+        description="what the service made that this file lacks (signatures, revisions, the "
+        "archive timestamp): the file was cut back; the verdict is then failed"
+    )
+    pending: list[str] = Field(description="signers who have not signed")
 
 
 class ValidationOut(ResponseBody):
@@ -103,7 +147,28 @@ class ValidationOut(ResponseBody):
         "only adds validation data, a DSS, does not count)"
     )
     validated_at: datetime = Field(description="the time certificates were checked at")
+    revocation: RevocationMode = Field(
+        description="soft: missing revocation data is not held against a certificate; hard: "
+        "every certificate below a trust root needs revocation data in the file"
+    )
     signatures: list[SignatureOut] = Field(description="in file order")
+    unsigned_fields: list[str] = Field(
+        description="signature fields with no signature: signatures yet to come, or revisions "
+        "cut off the file"
+    )
+    envelope: EnvelopeMatchOut | None = Field(
+        description="the caller's signature envelope this file is a version of, recognised by "
+        "its original upload's SHA-256 among the file's revisions; null otherwise"
+    )
+
+
+ETSI_XML: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "With `Accept: application/xml`: the ETSI TS 119 102-2 validation report "
+        "(pyHanko's AdES validation, long-term process, offline)",
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+    }
+}
 
 
 @router.post(
@@ -111,19 +176,32 @@ class ValidationOut(ResponseBody):
     response_model=ValidationOut,
     operation_id="validatePdf",
     openapi_extra={"requestBody": PDF_BODY},
-    responses=problems(401, 413, 415, 422),
+    responses={**ETSI_XML, **problems(401, 413, 415, 422)},
 )
 async def validate_pdf_route(
-    request: Request, principal: PrincipalDep, runtime: RuntimeDep
-) -> ValidationOut:
+    request: Request,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    revocation: Annotated[
+        RevocationMode,
+        Query(
+            description="hard: strict mode, revocation data required in the file for every "
+            "certificate below a trust root (only B-LT and B-LTA signatures pass)"
+        ),
+    ] = "soft",
+) -> ValidationOut | Response:
     """Validate every signature and document timestamp of a PDF.
 
     Offline: only the service's trust roots and the revocation data inside the file are used;
-    missing revocation data is not held against a signature (soft-fail), revocation data that
-    says revoked is. The file is not kept. The same size limit and input checks as a document
-    upload apply (413, 415 `not_a_pdf`, 422 `encrypted`, `damaged`, `too_many_pages`, ...).
+    by default missing revocation data is not held against a signature (soft-fail), revocation
+    data that says revoked is; `?revocation=hard` requires it. The file is not kept. At most
+    CACHET_VALIDATION_MAX_BYTES (413); the same input checks as a document upload apply (415
+    `not_a_pdf`, 422 `encrypted`, `damaged`, `too_many_pages`, ...). A file that is a version of
+    one of the caller's signature envelopes is named (`envelope`), and fails when it lacks
+    signatures or revisions the service made. `Accept: application/xml` asks for the ETSI TS
+    119 102-2 validation report instead.
     """
-    limit = runtime.settings.envelope_size_limit_bytes
+    limit = runtime.settings.validation_max_bytes
     declared = declared_length(request)
     if declared is not None and declared > limit:
         raise _too_large(limit)
@@ -132,13 +210,29 @@ async def validate_pdf_route(
     except StagedBlobTooLarge:
         raise _too_large(limit) from None
     try:
-        report = await _validate(runtime, staged)
+        if _wants_xml(request.headers.get("accept", "")):
+            xml = await _in_gate(runtime, staged, partial(etsi_report, revocation=revocation))
+            return Response(xml, media_type="application/xml")
+        report = await _in_gate(runtime, staged, partial(validate_pdf, revocation=revocation))
+        match = await _recognise(runtime, principal.tenant_id, report, staged.size_bytes)
     finally:
         staged.discard()
-    return ValidationOut.model_validate(report)
+    return _answer(report, match)
 
 
-async def _validate(runtime: Runtime, staged: StagedBlob) -> ValidationReport:
+def _wants_xml(accept: str) -> bool:
+    """The first media range of ours the client lists, in its order (no q-value weighing)."""
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        if media in ("application/xml", "text/xml"):
+            return True
+        if media in ("application/json", "application/*", "*/*"):
+            return False
+    return False
+
+
+async def _in_gate(runtime: Runtime, staged: StagedBlob, work: Callable[..., T]) -> T:
+    """work(path, trust_roots, now=...) in a gate worker, once the gate has let the file in."""
     if staged.size_bytes == 0:
         raise ValidationFailed.at("/", "the document is empty", code="empty_document")
     trust_roots = tuple(
@@ -146,12 +240,35 @@ async def _validate(runtime: Runtime, staged: StagedBlob) -> ValidationReport:
     )  # DER pickles safely
     try:
         await runtime.pdf_gate.check(staged.path, allow_signatures=True)
-        check = partial(validate_pdf, now=runtime.clock.now())
-        return await runtime.pdf_gate.run(check, staged.path, trust_roots)
+        return await runtime.pdf_gate.run(
+            partial(work, now=runtime.clock.now()), staged.path, trust_roots
+        )
     except PdfRejected as rejected:
         raise gate_refusal(rejected) from None
     except UnreadablePdf as unreadable:
         raise UnsupportedDocument("damaged", str(unreadable)) from None
+
+
+async def _recognise(
+    runtime: Runtime, tenant_id: uuid.UUID, report: ValidationReport, size_bytes: int
+) -> Provenance | None:
+    facts = FileFacts(
+        revision_digests=report.revision_digests,
+        size_bytes=size_bytes,
+        signed_fields=frozenset(s.field_name for s in report.signatures if s.kind == "signature"),
+        has_document_timestamp=any(s.kind == "document_timestamp" for s in report.signatures),
+    )
+    # A short transaction of its own, after the validation: no connection held meanwhile.
+    async with transaction(runtime.sessions) as session:
+        return await recognise(session, runtime.blobs, tenant_id, facts)
+
+
+def _answer(report: ValidationReport, match: Provenance | None) -> ValidationOut:
+    against = reasons_against(match) if match is not None else []
+    if against:
+        report = dataclasses.replace(report, verdict="failed", reasons=(*report.reasons, *against))
+    envelope = dataclasses.asdict(match) if match is not None else None
+    return ValidationOut.model_validate({**dataclasses.asdict(report), "envelope": envelope})
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

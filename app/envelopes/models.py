@@ -98,8 +98,10 @@ class Envelope(Base):
     sent_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    # The sealed evidence PDF, made when a signature envelope completes.
+    # The sealed evidence PDF, made when a signature envelope completes (and replaced by a
+    # longer version each time its archive timestamp is renewed, before this date).
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_archive_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     # Why a `failed` envelope failed (a job that could not do its work, document-caused).
     failure_reason: Mapped[str | None] = mapped_column(Text)
     # A transient trouble a job is retrying through (a TSA or OCSP responder down), shown to
@@ -140,7 +142,11 @@ class Document(Base):
     current_sha256: Mapped[str | None] = mapped_column(String(64))
     """The newest version (signature fields, then each signature); None until sent."""
     signed_sha256: Mapped[str | None] = mapped_column(String(64))
-    """The final version with its archive timestamp (PAdES B-LTA), once the envelope completes."""
+    """The final version with its archive timestamp (PAdES B-LTA), once the envelope completes;
+    each renewal of the archive timestamp replaces it with a longer version."""
+    archive_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the signed version's newest archive timestamp stops proving anything (the first
+    expiry in its TSA's certificate chain): it is renewed before then."""
     page_count: Mapped[int | None]
     # [{"width", "height", "rotation", "crop_box"}], displayed size in points, one per page
     pages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)

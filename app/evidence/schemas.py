@@ -27,6 +27,7 @@ class EventType(StrEnum):
     document_added = "document.added"
     document_deleted = "document.deleted"
     documents_archived = "documents.archived"
+    documents_renewed = "documents.renewed"
     recipient_invited = "recipient.invited"
     recipient_opened = "recipient.opened"
     recipient_reminded = "recipient.reminded"

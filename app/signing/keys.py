@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +46,10 @@ def _no_crls() -> tuple[asn1_crl.CertificateList, ...]:
     return ()
 
 
+def _no_ocsps() -> tuple[asn1_ocsp.OCSPResponse, ...]:
+    return ()
+
+
 def _nothing_to_close() -> None:
     return None
 
@@ -58,20 +63,28 @@ class Seal:
     timestamper: TimeStamper
     trust_roots: tuple[asn1_x509.Certificate, ...]
     source: str
-    # Revocation lists known without the network (the development root's CRL, kept fresh).
+    # Revocation data known without the network (the development root's CRL and its OCSP
+    # answers for the development seal and TSA, kept fresh).
     known_crls: Callable[[], tuple[asn1_crl.CertificateList, ...]] = field(default=_no_crls)
+    known_ocsps: Callable[[], tuple[asn1_ocsp.OCSPResponse, ...]] = field(default=_no_ocsps)
     allow_fetching: bool = True
     # Set whenever the development PKI is in use (its seal, its TSA or both).
     development_pki: devpki.DevelopmentPki | None = None
     on_close: Callable[[], None] = field(default=_nothing_to_close)
 
-    def validation_context(self) -> ValidationContext:
+    def validation_context(self, *, require_revocation: bool = False) -> ValidationContext:
         """A new context per call: pyHanko caches fetched revocation data inside it, and its
-        HTTP sessions belong to the event loop of the thread that uses it."""
+        HTTP sessions belong to the event loop of the thread that uses it. Close it (aclose).
+
+        require_revocation: every certificate below a trust root must have revocation data
+        (OCSP, else a CRL), fetched or known; one that cannot be had fails the validation
+        (hard-fail), which is what archiving needs. Otherwise pyHanko's soft-fail default."""
         return ValidationContext(
             trust_roots=list(self.trust_roots),
             allow_fetching=self.allow_fetching,
             crls=list(self.known_crls()),
+            ocsps=list(self.known_ocsps()),
+            revocation_mode="require" if require_revocation else "soft-fail",
         )
 
     def close(self) -> None:
@@ -219,15 +232,20 @@ def _assemble(
         roots.insert(0, anchor)
     if dev is not None:
         roots.append(_to_asn1(dev.root.cert))
-    only_development = dev is not None and loaded.description.startswith("development PKI")
+    only_development = loaded.description.startswith("development PKI") and isinstance(
+        timestamper, DevelopmentTimeStamper
+    )
     seal = Seal(
         signer=loaded.signer,
         timestamper=timestamper,
         trust_roots=tuple(_unique(roots)),
         source=f"{loaded.description}; timestamps from {tsa_description}",
         known_crls=_crl_source(dev) if dev is not None else _no_crls,
-        # Everything from the development PKI: its CRL is known, nothing to fetch. (Fetching
-        # would call this very service at base_url, from a worker thread.)
+        known_ocsps=_ocsp_source(dev) if dev is not None else _no_ocsps,
+        # Everything from the development PKI: its CRL and OCSP answers are known, nothing to
+        # fetch (fetching would call this very service at base_url, which a CLI run or a
+        # standalone worker does not serve). With a development TSA beside a real seal, or the
+        # reverse, the development certificates' data is fetched from base_url like any other.
         allow_fetching=not only_development,
         development_pki=dev,
         on_close=loaded.on_close,
@@ -260,7 +278,7 @@ def _timestamper(
 
 def _development_pki(settings: Settings) -> devpki.DevelopmentPki:
     try:
-        return devpki.load_or_create(settings.pki_dir, settings.base_url + "/pki/root.crl")
+        return devpki.load_or_create(settings.pki_dir, settings.base_url)
     except (OSError, ValueError) as error:
         raise SealConfigError(
             f"cannot create or read the development PKI under {settings.pki_dir} "
@@ -274,6 +292,18 @@ def _crl_source(
     def current() -> tuple[asn1_crl.CertificateList, ...]:
         der = dev.current_crl().public_bytes(serialization.Encoding.DER)
         return (asn1_crl.CertificateList.load(der),)
+
+    return current
+
+
+def _ocsp_source(
+    dev: devpki.DevelopmentPki,
+) -> Callable[[], tuple[asn1_ocsp.OCSPResponse, ...]]:
+    def current() -> tuple[asn1_ocsp.OCSPResponse, ...]:
+        return tuple(
+            asn1_ocsp.OCSPResponse.load(response.public_bytes(serialization.Encoding.DER))
+            for response in dev.known_ocsp_responses()
+        )
 
     return current
 

@@ -1,9 +1,13 @@
-"""PAdES operations on PDF files: signature fields, signatures (B-T), archive timestamps (B-LTA).
+"""PAdES operations on PDF files: signature fields, signatures (B-T), archive timestamps (B-LTA)
+and their renewal.
 
 Every function reads one file and writes another as an incremental update, so the input's bytes
 stay an exact prefix of the output and earlier signatures stay valid. They are synchronous
 (pyHanko's sync API runs its own event loop): call them from a worker thread, never from the
 service's event loop. Output appears at `target` only once complete.
+
+A timestamp authority, OCSP responder or CRL server that cannot be reached or refuses raises
+app.signing.failures.Unavailable, naming it: the same operation may succeed later.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from pyhanko.pdf_utils.generic import DictionaryObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -32,15 +37,18 @@ from pyhanko.sign.fields import (
     enumerate_sig_fields,
 )
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.signers.pdf_signer import TimestampDSSContentSettings
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
+from app.signing import ltv
 from app.signing.appearance import CachetStampStyle, StampLook
+from app.signing.timestamping import tsa_unavailable
 
 __all__ = [
     "SEAL_FIELD",
+    "ArchiveTimestamp",
     "FieldAlreadySigned",
     "FieldMissing",
     "FieldSpec",
@@ -49,6 +57,8 @@ __all__ = [
     "StampLook",
     "add_archive_timestamp",
     "add_signature_fields",
+    "archive_expiry",
+    "renew_archive_timestamp",
     "reserved_contents_size",
     "seal_pdf",
     "sign_field",
@@ -69,7 +79,7 @@ class SealLike(Protocol):
     @property
     def timestamper(self) -> TimeStamper: ...
 
-    def validation_context(self) -> ValidationContext: ...
+    def validation_context(self, *, require_revocation: bool = False) -> ValidationContext: ...
 
 
 class FieldMissing(LookupError):
@@ -157,7 +167,7 @@ def sign_field(source: Path, target: Path, order: SignatureOrder, seal: SealLike
     _sign(source, target, seal, order, existing_fields_only=True)
 
 
-def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None:
+def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> ArchiveTimestamp:
     """The platform's invisible signature (B-T) in a new field, then an archive timestamp:
     how the evidence PDF is sealed."""
     if SEAL_FIELD in signed_field_names(source):
@@ -166,7 +176,7 @@ def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> None
     signed = target.with_name(f".{target.name}.{uuid.uuid4().hex}.signed")
     try:
         _sign(source, signed, seal, order, existing_fields_only=False)
-        add_archive_timestamp(signed, target, seal)
+        return add_archive_timestamp(signed, target, seal)
     finally:
         signed.unlink(missing_ok=True)
 
@@ -192,13 +202,27 @@ def _sign(
     source: Path, target: Path, seal: SealLike, order: SignatureOrder, *, existing_fields_only: bool
 ) -> None:
     try:
-        _sign_once(source, target, seal, order, existing_fields_only, reserved_contents_size(seal))
+        with _tsa_failures_unavailable():
+            _sign_once(
+                source, target, seal, order, existing_fields_only, reserved_contents_size(seal)
+            )
     except SigningError as error:
         # The reservation is generous, but a TSA may answer with an unusually large token
         # (a longer chain): then pyHanko's own, slower estimate, once.
         if "larger than expected" not in str(error):
             raise
-        _sign_once(source, target, seal, order, existing_fields_only, None)
+        with _tsa_failures_unavailable():
+            _sign_once(source, target, seal, order, existing_fields_only, None)
+
+
+@contextmanager
+def _tsa_failures_unavailable() -> Iterator[None]:
+    """A TSA client other than ours (which names its URL) reports failures as pyHanko's
+    TimestampRequestError: the transient kind all the same."""
+    try:
+        yield
+    except TimestampRequestError as error:
+        raise tsa_unavailable(None, error) from error
 
 
 def _sign_once(
@@ -339,33 +363,85 @@ def _round_up(value: int, step: int) -> int:
 # --- archive timestamp ------------------------------------------------------------------
 
 
-def add_archive_timestamp(source: Path, target: Path, seal: SealLike) -> None:
-    """PAdES B-LTA: validation data for every signature and timestamp in the file (chains,
-    OCSP, CRLs) in a /DSS, then a document timestamp over it, in one incremental update."""
-    asyncio.run(_add_archive_timestamp(source, target, seal))
+@dataclass(frozen=True)
+class ArchiveTimestamp:
+    """What an archive timestamp is good for."""
+
+    expires_at: datetime
+    """The first expiry in the new timestamp's certificate chain: renew before then."""
 
 
-async def _add_archive_timestamp(source: Path, target: Path, seal: SealLike) -> None:
-    context = seal.validation_context()
+def add_archive_timestamp(source: Path, target: Path, seal: SealLike) -> ArchiveTimestamp:
+    """PAdES B-LTA, hard-fail: validation data (chains, OCSP answers, CRLs) for every signature
+    and document timestamp in the file and for the TSA about to timestamp it, checked complete,
+    in a /DSS; then a document timestamp over it; one incremental update.
+
+    Raises Unavailable when revocation data or the timestamp cannot be obtained (nothing is
+    written), ltv.ChainRejected when a chain does not validate at all."""
+    return asyncio.run(_archive(source, target, seal, _every_signature))
+
+
+def renew_archive_timestamp(source: Path, target: Path, seal: SealLike) -> ArchiveTimestamp:
+    """PAdES B-LTA maintenance, before the newest document timestamp's certificate expires:
+    fresh validation data for that timestamp (it protects everything before it) and for the
+    TSA, then a new document timestamp over them. Same failures as add_archive_timestamp;
+    ValueError if the file has no document timestamp to renew."""
+    return asyncio.run(_archive(source, target, seal, _newest_document_timestamp))
+
+
+def archive_expiry(source: Path) -> datetime | None:
+    """When the newest document timestamp's own certificate expires, read from the file (for
+    files archived before that date was recorded); None without a document timestamp."""
+    with source.open("rb") as pdf_in:
+        reader = PdfFileReader(pdf_in)
+        try:
+            (newest,) = _newest_document_timestamp(reader.embedded_signatures)
+        except ValueError:
+            return None
+        expires: datetime = newest.signer_cert.not_valid_after
+        return expires
+
+
+Selection = Callable[[Sequence[EmbeddedPdfSignature]], Sequence[EmbeddedPdfSignature]]
+
+
+def _every_signature(found: Sequence[EmbeddedPdfSignature]) -> Sequence[EmbeddedPdfSignature]:
+    return found
+
+
+def _newest_document_timestamp(
+    found: Sequence[EmbeddedPdfSignature],
+) -> Sequence[EmbeddedPdfSignature]:
+    timestamps = [sig for sig in found if sig.sig_object_type == "/DocTimeStamp"]
+    if not timestamps:
+        raise ValueError("the file has no document timestamp to renew")
+    return [max(timestamps, key=lambda sig: sig.signed_revision)]
+
+
+async def _archive(
+    source: Path, target: Path, seal: SealLike, select: Selection
+) -> ArchiveTimestamp:
+    context = seal.validation_context(require_revocation=True)
     try:
-        with source.open("rb") as pdf_in, _replacing(target) as pdf_out:
+        with (
+            _tsa_failures_unavailable(),
+            source.open("rb") as pdf_in,
+            _replacing(target) as pdf_out,
+        ):
             reader = PdfFileReader(pdf_in)
-            paths: list[Any] = []
-            for embedded in reader.embedded_signatures:
-                paths += await collect_validation_info(embedded, context)
+            chains = [
+                chain for sig in select(reader.embedded_signatures) for chain in ltv.chains_of(sig)
+            ]
+            # The TSA's chain last, so that its path is the last one returned.
+            chains.append(await ltv.timestamper_chain(seal.timestamper, MD_ALGORITHM))
             writer = IncrementalPdfFileWriter.from_reader(reader)
-            DocumentSecurityStore.supply_dss_in_writer(
-                writer, None, paths=paths, validation_context=context
-            )
+            paths = await ltv.embed_validation_data(writer, chains, context)
+            # No validation context: the DSS above already holds the TSA's data, so pyHanko
+            # adds nothing (and fetches nothing) around the timestamp itself.
             await signers.PdfTimeStamper(seal.timestamper).async_timestamp_pdf(
-                writer,
-                MD_ALGORITHM,
-                validation_context=context,
-                # The TSA's own chain and revocation data join the same DSS, before the timestamp
-                # covers it; VRI entries cannot be written that way, and PAdES does not need them.
-                dss_settings=TimestampDSSContentSettings(update_before_ts=True, include_vri=False),
-                output=pdf_out,
+                writer, MD_ALGORITHM, output=pdf_out
             )
+        return ArchiveTimestamp(expires_at=ltv.first_expiry(paths[-1]))
     finally:
         await context.aclose()  # type: ignore[no-untyped-call]
 

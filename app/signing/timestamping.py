@@ -10,7 +10,7 @@ from functools import cache
 
 import aiohttp
 import certifi
-from asn1crypto import cms, core
+from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -18,9 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from pyhanko.keys.internal import translate_pyca_cryptography_key_to_asn1
 from pyhanko.sign import general
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
+
+from app.signing.failures import Unavailable
 
 
 def _attribute(name: str, value: object) -> cms.CMSAttribute:
@@ -35,17 +38,42 @@ def http_timestamper(url: str) -> TimeStamper:
 
 
 class HttpTimeStamper(HTTPTimeStamper):
-    """pyHanko's HTTP timestamper, but every per-request session shares one TLS context.
+    """pyHanko's HTTP timestamper, but every per-request session shares one TLS context, and a
+    TSA that cannot be reached or refuses is `Unavailable` (naming its URL): worth a retry later.
 
     pyHanko builds a fresh context for each request, parsing certifi's CA bundle every time:
     about 20 ms of CPU, holding the GIL, per timestamp, even for http:// URLs.
     """
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        try:
+            token: cms.ContentInfo = await super().async_timestamp(message_digest, md_algorithm)
+        except TimestampRequestError as error:
+            raise tsa_unavailable(self.url, error) from error
+        return token
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        try:
+            response: tsp.TimeStampResp = await super().async_request_tsa_response(req)
+        except (TimestampRequestError, OSError) as error:
+            raise tsa_unavailable(self.url, error) from error
+        return response
 
     @asynccontextmanager
     async def _acquire_session(self) -> AsyncIterator[aiohttp.ClientSession]:
         connector = aiohttp.TCPConnector(ssl=_tls_context())
         async with aiohttp.ClientSession(connector=connector) as session:
             yield session
+
+
+def tsa_unavailable(url: str | None, error: BaseException) -> Unavailable:
+    """The TSA's failure as the transient kind, with what went wrong underneath."""
+    cause = error.__cause__ or error
+    where = f"the timestamp authority at {url}" if url else "the timestamp authority"
+    return Unavailable(
+        f"{where} did not answer: {str(error) or type(error).__name__}"
+        + (f" ({cause})" if cause is not error and str(cause) else "")
+    )
 
 
 @cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
+from app.signing.ltv import uncovered_certificates
 from app.signing.validation_reasons import (
     certificate_reasons,
     enum_name,
@@ -39,6 +41,10 @@ from app.signing.validation_reasons import (
 
 Verdict: TypeAlias = Literal["passed", "failed"]
 SignatureKind: TypeAlias = Literal["signature", "document_timestamp"]
+PadesLevel: TypeAlias = Literal["B-B", "B-T", "B-LT", "B-LTA"]
+RevocationMode: TypeAlias = Literal["soft", "hard"]
+"""soft: revocation data that is absent is not held against a certificate, data that says
+revoked is. hard: every certificate below a trust root needs revocation data in the file."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,12 @@ class SignatureReport:
     docmdp_ok: bool | None
     verdict: Verdict
     reasons: tuple[str, ...]
+    revocation_data_embedded: bool = False
+    """The file carries revocation data (DSS, or archived in the CMS) for every certificate below
+    the trust root of the signer's chain and of its timestamp's."""
+    pades_level: PadesLevel | None = None
+    """For a signature: B-B (no timestamp), B-T, B-LT (and validation data), B-LTA (and a
+    document timestamp after it). None for a document timestamp or an unreadable signature."""
 
 
 @dataclass(frozen=True)
@@ -171,34 +183,38 @@ def _archived_revinfo(embedded: EmbeddedPdfSignature) -> _Revinfo:
         return _Revinfo()
 
 
-def _offline_context(
-    trust_roots: tuple[asn1_x509.Certificate, ...],
-    revinfo: Iterable[_Revinfo],
-    moment: datetime,
-) -> ValidationContext:
+@dataclass(frozen=True)
+class Judging:
+    """What every signature of one document is judged against."""
+
+    trust_roots: tuple[asn1_x509.Certificate, ...]
+    document_revinfo: _Revinfo
+    moment: datetime
+    revocation: RevocationMode
+    timestamp_revisions: tuple[int, ...]
+    """Revisions that added a document timestamp: a signature before one of them is B-LTA."""
+
+
+def _offline_context(judging: Judging, revinfo: Iterable[_Revinfo]) -> ValidationContext:
     """A new context per signature: pyHanko caches paths and revocation results inside it."""
     known = list(revinfo)
     return ValidationContext(
-        trust_roots=list(trust_roots),
+        trust_roots=list(judging.trust_roots),
         other_certs=[cert for item in known for cert in item.certs],
         crls=[entry for item in known for entry in item.crls],
         ocsps=[entry for item in known for entry in item.ocsps],
         allow_fetching=False,
-        revocation_mode="soft-fail",
-        moment=moment,
+        revocation_mode="require" if judging.revocation == "hard" else "soft-fail",
+        moment=judging.moment,
     )
 
 
-async def judge(
-    found: _Found,
-    trust_roots: tuple[asn1_x509.Certificate, ...],
-    document_revinfo: _Revinfo,
-    moment: datetime,
-) -> SignatureReport:
+async def judge(found: _Found, judging: Judging) -> SignatureReport:
     embedded = found.embedded
     if embedded is None:
         return _unreadable(found, f"the signature could not be read: {found.unreadable}")
-    context = _offline_context(trust_roots, (document_revinfo, _archived_revinfo(embedded)), moment)
+    revinfo = (judging.document_revinfo, _archived_revinfo(embedded))
+    context = _offline_context(judging, revinfo)
     try:
         if found.kind == "document_timestamp":
             timestamp = await async_validate_pdf_timestamp(
@@ -208,13 +224,49 @@ async def judge(
         status = await async_validate_pdf_signature(
             embedded, signer_validation_context=context, diff_policy=DEFAULT_DIFF_POLICY
         )
-        return _signature_report(found, status)
+        report = _signature_report(found, status)
+        embedded_data = _revocation_embedded(status, revinfo)
+        return dataclasses.replace(
+            report,
+            revocation_data_embedded=embedded_data,
+            pades_level=_pades_level(found, status, embedded_data, judging.timestamp_revisions),
+        )
     except MemoryError:
         raise
     except Exception as exc:
         # A damaged or unsupported signature (bad CMS, unknown SubFilter, hybrid xrefs...) fails
         # on its own; the rest of the document is still judged.
         return _unreadable(found, f"the signature could not be validated: {short_error(exc)}")
+
+
+def _revocation_embedded(status: PdfSignatureStatus, revinfo: Iterable[_Revinfo]) -> bool:
+    """Revocation data in the file for every certificate below the root of the signer's path
+    and of its timestamp's: judged on the paths validation found (none: not embedded)."""
+    token = status.timestamp_validity
+    paths = [status.validation_path, token.validation_path if token is not None else None]
+    known = list(revinfo)
+    if status.validation_path is None or (token is not None and token.validation_path is None):
+        return False
+    found_paths = [path for path in paths if path is not None]
+    return not uncovered_certificates(
+        found_paths,
+        [entry for item in known for entry in item.ocsps],
+        [entry for item in known for entry in item.crls],
+    )
+
+
+def _pades_level(
+    found: _Found,
+    status: PdfSignatureStatus,
+    revocation_embedded: bool,
+    timestamp_revisions: tuple[int, ...],
+) -> PadesLevel:
+    if status.timestamp_validity is None:
+        return "B-B"
+    if not revocation_embedded:
+        return "B-T"
+    after = found.revision is not None and any(r > found.revision for r in timestamp_revisions)
+    return "B-LTA" if after else "B-LT"
 
 
 def _signature_report(found: _Found, status: PdfSignatureStatus) -> SignatureReport:

@@ -75,7 +75,17 @@ async def _check_evidence_pdf(
 
 
 def _require_sealing_recorded(events: Sequence[Event], sha256: str) -> None:
-    sealings = [e for e in events if e.type == EventType.evidence_sealed]
-    if not any(e.data.get("sha256") == sha256 for e in sealings):
-        reason = "no evidence.sealed event names the stored evidence PDF"
+    """The stored evidence PDF is the one sealed, or the newest renewal of it."""
+    if sha256 not in _evidence_versions(events):
+        reason = "no evidence.sealed or documents.renewed event names the stored evidence PDF"
         raise EvidenceBroken(ChainBreak(len(events), reason))
+
+
+def _evidence_versions(events: Sequence[Event]) -> set[str]:
+    versions = set()
+    for event in events:
+        if event.type == EventType.evidence_sealed:
+            versions.add(event.data.get("sha256"))
+        elif event.type == EventType.documents_renewed and event.data.get("evidence"):
+            versions.add(event.data["evidence"].get("sha256_signed"))
+    return {v for v in versions if isinstance(v, str)}

@@ -9,6 +9,7 @@ import asyncio
 import json
 import uuid
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,8 @@ from app.signing.evidence_pdf import (
 )
 from app.signing.pades import seal_pdf
 from app.tenants.models import Tenant
+from app.workflow.archive import archived_version
 from app.workflow.models import SignatureRequest
-from app.workflow.versions import new_version, seal_of
 
 # Each event type in words, for the evidence PDF's log (tests check that none is missing).
 EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
@@ -56,6 +57,10 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
     EventType.documents_archived: {
         Locale.fr: "Documents archivés (horodatage d'archive)",
         Locale.en: "Documents archived (archive timestamp)",
+    },
+    EventType.documents_renewed: {
+        Locale.fr: "Horodatage d'archive renouvelé",
+        Locale.en: "Archive timestamp renewed",
     },
     EventType.recipient_invited: {Locale.fr: "Destinataire invité", Locale.en: "Recipient invited"},
     EventType.recipient_opened: {Locale.fr: "Lien ouvert", Locale.en: "Link opened"},
@@ -94,14 +99,9 @@ async def seal_evidence(
     unsealed = runtime.blobs.scratch_path("evidence-")
     try:
         await asyncio.to_thread(_render_to, unsealed, report)
-        seal = seal_of(runtime)
-        reason = f"Cachet evidence for envelope {envelope.id}"
-        envelope.evidence_sha256 = await new_version(
-            runtime.blobs,
-            unsealed,
-            lambda src, dst: seal_pdf(src, dst, seal, reason=reason),
-            "evidence-sealed-",
-        )
+        sealing = partial(seal_pdf, reason=f"Cachet evidence for envelope {envelope.id}")
+        sha256, stamp = await archived_version(runtime, unsealed, sealing, "evidence-sealed-")
+        envelope.evidence_sha256, envelope.evidence_archive_expires_at = sha256, stamp.expires_at
     finally:
         unsealed.unlink(missing_ok=True)
     await step.record(

@@ -32,10 +32,10 @@ from app.signing.pades import (
     FieldAlreadySigned,
     SignatureOrder,
     StampLook,
-    add_archive_timestamp,
     sign_field,
 )
 from app.workflow import rules, service
+from app.workflow.archive import archive_document
 from app.workflow.evidence_report import seal_evidence
 from app.workflow.fields import field_name_for
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
@@ -130,15 +130,12 @@ async def _sign_document(
 async def _archive_documents(
     runtime: Runtime, session: AsyncSession, envelope: Envelope, step: Step
 ) -> None:
-    """PAdES B-LTA: validation data and a document timestamp over each fully signed document."""
-    seal = seal_of(runtime)
+    """PAdES B-LTA over each fully signed document: validation data obtained hard-fail, then a
+    document timestamp. When revocation data or a timestamp cannot be had (Unavailable), this
+    raises and the job's transaction rolls back: no document is half archived, the envelope
+    is not completed, and the job is tried again."""
     for document in envelope.documents:
-        document.signed_sha256 = await new_version(
-            runtime.blobs,
-            current_path(runtime.blobs, document),
-            lambda src, dst: add_archive_timestamp(src, dst, seal),
-            "archived-",
-        )
+        await archive_document(runtime, document)
     await step.record(
         session,
         envelope,

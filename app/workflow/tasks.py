@@ -1,11 +1,12 @@
-"""The workflow's jobs: sending an email from the outbox, signing for one signer, and the
-sweep's share (expiry and scheduled reminders). Each runs in transactions of its own and is
-safe to run twice."""
+"""The workflow's jobs: sending an email from the outbox, signing for one signer, the sweep's
+share (expiry and scheduled reminders) and renewing archive timestamps. Each runs in
+transactions of its own and is safe to run twice."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from app.notifications.models import Notification, NotificationStatus
 from app.runtime import Runtime
 from app.signing.failures import Unavailable
 from app.storage.blobs import BlobStore
-from app.workflow import service, signatures
+from app.workflow import archive, service, signatures
 from app.workflow.evidence_report import seal_evidence
 from app.workflow.loading import load_envelope, lock_envelope_row
 from app.workflow.mail import Addressee, compose
@@ -281,3 +282,16 @@ async def sweep_due_envelopes(runtime: Runtime) -> None:
                 await service.sweep_envelope(session, step_at(runtime), envelope_id)
         except Exception:
             log.exception("sweep failed for envelope %s", envelope_id)
+
+
+# --- archive renewal ------------------------------------------------------------------------
+
+
+async def renew_archives_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Periodic: renew the archive timestamps expiring within CACHET_ARCHIVE_RENEW_BEFORE_DAYS.
+    An envelope that fails is logged and left due, so the next run tries it again; the others
+    are renewed meanwhile."""
+    before = timedelta(days=runtime.settings.archive_renew_before_days)
+    run = await archive.renew_archives(runtime, before=before)
+    if run.renewed or run.failed:
+        log.info("archive renewal: %d renewed, %d failed", len(run.renewed), len(run.failed))

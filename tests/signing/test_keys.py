@@ -8,6 +8,7 @@ development TSA in process and from the certomancer TSA over HTTP.
 from __future__ import annotations
 
 import asyncio
+import base64
 import glob
 import io
 import logging
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pkcs11
@@ -30,6 +32,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.x509 import ocsp
 from fastapi import FastAPI
 from pkcs11 import Attribute, CertificateType, ObjectClass
 from pyhanko.keys.internal import translate_pyca_cryptography_key_to_asn1
@@ -46,7 +50,9 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.signing.devpki import ROOT_NAME
 from app.signing.keys import CachedKeySigner, Seal, SealConfigError, load_seal, platform_seal
+from app.signing.pades import add_archive_timestamp
 from app.signing.timestamping import DevelopmentTimeStamper
+from tests.signing.ades import strict_ades_verdicts
 from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
 from tests.support import make_pdf
@@ -94,19 +100,25 @@ def assert_pyhanko_accepts(pdf: Path, seal: Seal) -> None:
             assert ts_status.valid and ts_status.intact and ts_status.trusted
 
 
-def assert_pdfsig_accepts(pdf: Path, root_pem: Path) -> None:
-    """poppler agrees: the seal signature verifies and NSS trusts its chain (OCSP asked)."""
+def assert_pdfsig_accepts(pdf: Path, root_pem: Path, *, responder_up: bool = True) -> None:
+    """poppler agrees: the seal signature verifies and NSS trusts its chain (OCSP asked). With
+    the certificate's OCSP responder unreachable, NSS can only say it found nothing wrong."""
     verdicts = {verdict.field: verdict for verdict in pdfsig_verdicts(pdf, root_pem)}
     seal = verdicts["Seal"]
     assert seal.valid, seal.raw
-    assert seal.certificate_trusted is True, seal.raw
+    if responder_up:
+        assert seal.certificate_trusted is True, seal.raw
+    else:
+        assert seal.certificate_trusted is not False, seal.raw
 
 
-async def sign_and_check(seal: Seal, pdf: Path, root_pem: Path, *, lta: bool = False) -> None:
+async def sign_and_check(
+    seal: Seal, pdf: Path, root_pem: Path, *, lta: bool = False, responder_up: bool = True
+) -> None:
     # In a worker thread like the service: sync pyHanko runs its own event loop there.
     await asyncio.to_thread(sign_small_pdf, seal, pdf, lta=lta)
     await asyncio.to_thread(assert_pyhanko_accepts, pdf, seal)
-    assert_pdfsig_accepts(pdf, root_pem)
+    assert_pdfsig_accepts(pdf, root_pem, responder_up=responder_up)
 
 
 def ders(certificates: tuple[asn1_x509.Certificate, ...]) -> list[bytes]:
@@ -168,14 +180,69 @@ async def test_development_keys_are_readable_by_the_owner_only(tmp_path: Path) -
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, key_file
 
 
-async def test_development_certificates_point_at_the_service_crl(tmp_path: Path) -> None:
+def revocation_urls(certificate: asn1_x509.Certificate) -> tuple[list[str], list[str]]:
+    """(CRL distribution points, OCSP responders) the certificate names."""
+    cert = x509.load_der_x509_certificate(certificate.dump())
+    points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    return (
+        [name.value for point in points for name in point.full_name or []],
+        [item.access_location.value for item in access],
+    )
+
+
+async def test_development_certificates_point_at_the_service_crl_and_ocsp(tmp_path: Path) -> None:
     settings = seal_settings(tmp_path, public_url="https://cachet.example.test")
     seal = await asyncio.to_thread(load_seal, settings)
-    cert = x509.load_der_x509_certificate(seal_certificate(seal).dump())
-    points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    assert [name.value for point in points for name in point.full_name or []] == [
-        "https://cachet.example.test/pki/root.crl"
-    ]
+    assert isinstance(seal.timestamper, DevelopmentTimeStamper)
+    for certificate in (seal_certificate(seal), seal.timestamper.tsa_cert):
+        assert revocation_urls(certificate) == (
+            ["https://cachet.example.test/pki/root.crl"],
+            ["https://cachet.example.test/pki/ocsp"],
+        )
+
+
+async def test_an_existing_pki_gets_leaf_certificates_for_the_running_service(
+    tmp_path: Path,
+) -> None:
+    """A PKI made for another base URL, or before its certificates named an OCSP responder,
+    keeps its root and keys; its seal and TSA certificates are reissued, once."""
+    first = await asyncio.to_thread(
+        load_seal, seal_settings(tmp_path, public_url="http://old.example.test")
+    )
+    pki = first.development_pki
+    assert pki is not None
+    # As an earlier version left it: a seal certificate with a CRL but no OCSP responder.
+    old_seal = (
+        x509.CertificateBuilder()
+        .subject_name(pki.seal.cert.subject)
+        .issuer_name(pki.root.cert.subject)
+        .public_key(pki.seal.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(pki.seal.cert.not_valid_before_utc)
+        .not_valid_after(pki.seal.cert.not_valid_after_utc)
+        .add_extension(
+            pki.seal.cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value,
+            critical=False,
+        )
+        .sign(pki.root.key, hashes.SHA256())
+    )
+    (pki.directory / "seal.cert.pem").write_bytes(old_seal.public_bytes(serialization.Encoding.PEM))
+
+    settings = seal_settings(tmp_path, public_url="http://new.example.test")
+    second = await asyncio.to_thread(load_seal, settings)
+    third = await asyncio.to_thread(load_seal, settings)
+
+    assert ders(second.trust_roots) == ders(first.trust_roots)  # the same root
+    assert isinstance(second.timestamper, DevelopmentTimeStamper)
+    for certificate in (seal_certificate(second), second.timestamper.tsa_cert):
+        assert revocation_urls(certificate) == (
+            ["http://new.example.test/pki/root.crl"],
+            ["http://new.example.test/pki/ocsp"],
+        )
+    new_key = seal_certificate(second).public_key.dump()
+    assert new_key == seal_certificate(first).public_key.dump()  # the same key
+    assert seal_certificate(third).dump() == seal_certificate(second).dump()  # reissued once
 
 
 async def test_development_seal_signs_b_lta_without_network(tmp_path: Path) -> None:
@@ -187,7 +254,7 @@ async def test_development_seal_signs_b_lta_without_network(tmp_path: Path) -> N
     root_pem = tmp_path / "dev-root.pem"
     root_pem.write_bytes(seal.development_pki.root_pem)
     pdf = tmp_path / "dev-lta.pdf"
-    await sign_and_check(seal, pdf, root_pem, lta=True)
+    await sign_and_check(seal, pdf, root_pem, lta=True, responder_up=False)
     with pdf.open("rb") as handle:
         reader = PdfFileReader(handle)
         assert len(reader.embedded_signatures) == 2  # signature + document timestamp
@@ -512,12 +579,14 @@ def test_pkcs11_mistakes_name_the_setting(
 
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
-    """An app of its own (the session app's seal is the test PKI's) behind a real uvicorn."""
-    app: FastAPI = create_app(settings.model_copy(update={"worker_in_process": False}))
+    """An app of its own (the session app's seal is the test PKI's) behind a real uvicorn, its
+    public URL the one it listens on (the development certificates name it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    own = {"worker_in_process": False, "public_url": f"http://127.0.0.1:{port}"}
+    app: FastAPI = create_app(settings.model_copy(update=own))
     async with app.router.lifespan_context(app):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
         )
@@ -571,6 +640,71 @@ async def test_root_crl_is_fresh_and_signed_by_the_development_root(
     assert len(crl) == 0
 
 
+async def test_development_pki_archives_without_network_and_answers_ocsp(
+    settings: Settings, test_pki: TestPki, tmp_path: Path
+) -> None:
+    """The service's own responder: pdfsig asks it (the certificates name it), and archiving
+    embeds its answers without calling it."""
+    async with (
+        serving(development_settings(settings, tmp_path)) as (url, runtime),
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        seal = platform_seal(runtime.seal)
+        pki = seal.development_pki
+        assert pki is not None and not seal.allow_fetching
+        signed, archived = tmp_path / "dev-bt.pdf", tmp_path / "dev-archived.pdf"
+        await asyncio.to_thread(sign_small_pdf, seal, signed)
+        await asyncio.to_thread(add_archive_timestamp, signed, archived, seal)
+        verdicts = await strict_ades_verdicts(archived, seal.trust_roots)
+        assert [v.passed for v in verdicts] == [True], verdicts
+        root_pem = tmp_path / "dev-root.pem"
+        root_pem.write_bytes(pki.root_pem)
+        await asyncio.to_thread(assert_pdfsig_accepts, archived, root_pem)
+
+        question = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(pki.seal.cert, pki.root.cert, hashes.SHA1())
+            .add_extension(x509.OCSPNonce(b"n" * 16), critical=False)
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+        )
+        by_post = await client.post(
+            "/pki/ocsp", content=question, headers={"Content-Type": "application/ocsp-request"}
+        )
+        by_get = await client.get("/pki/ocsp/" + quote(base64.b64encode(question).decode(), ""))
+        for response in (by_post, by_get):
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"] == "application/ocsp-response"
+            answer = ocsp.load_der_ocsp_response(response.content)
+            assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+            assert answer.certificate_status is ocsp.OCSPCertStatus.GOOD
+            assert answer.serial_number == pki.seal.cert.serial_number
+            nonce = answer.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+            assert nonce == b"n" * 16
+            pki.root.key.public_key().verify(
+                answer.signature, answer.tbs_response_bytes, PKCS1v15(), hashes.SHA256()
+            )
+
+        someone_else = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(
+                x509.load_pem_x509_certificate(test_pki.seal_cert_pem.read_bytes()),
+                x509.load_der_x509_certificate(test_pki.intermediate.dump()),
+                hashes.SHA1(),
+            )
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+        )
+        refused = await client.post("/pki/ocsp", content=someone_else)
+        assert refused.status_code == 200
+        status = ocsp.load_der_ocsp_response(refused.content).response_status
+        assert status is ocsp.OCSPResponseStatus.UNAUTHORIZED
+        for garbage in (client.post("/pki/ocsp", content=b"not ocsp"), client.get("/pki/ocsp/%%")):
+            malformed = await garbage
+            assert malformed.status_code == 400, malformed.text
+            assert malformed.json()["code"] == "malformed_ocsp_request"
+
+
 async def test_pki_routes_answer_404_when_a_real_key_is_configured(
     settings: Settings, test_pki: TestPki, tmp_path: Path
 ) -> None:
@@ -584,7 +718,7 @@ async def test_pki_routes_answer_404_when_a_real_key_is_configured(
     )
     async with serving(real_key) as (url, runtime), httpx.AsyncClient(base_url=url) as client:
         assert platform_seal(runtime.seal).development_pki is None
-        for path in ("/pki/root.crl", "/pki/root.pem"):
+        for path in ("/pki/root.crl", "/pki/root.pem", "/pki/ocsp/MAA="):
             response = await client.get(path)
             assert response.status_code == 404, response.text
             assert response.headers["content-type"] == "application/problem+json"

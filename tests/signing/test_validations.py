@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import pickle
+import re
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -44,6 +46,7 @@ from app.signing.validation import (
     NO_SIGNATURE,
     UnreadablePdf,
     ValidationReport,
+    revision_digests,
     validate_pdf,
 )
 from app.signing.validation_reasons import MODIFIED_AFTER_THIS, SIGNED_BYTES_CHANGED
@@ -464,6 +467,88 @@ async def test_b_lta_reports_the_document_timestamp_last(
     assert [sig.valid for sig in poppler if sig.field in FIELDS] == [True, True], poppler
 
 
+@pytest.mark.parametrize(
+    ("sample", "levels", "embedded"),
+    [
+        ("untouched", ["B-T", "B-T"], [False, False]),
+        # The DSS added with the second signature holds the revocation data of the chain both
+        # signatures share (same seal, same TSA): both are B-LT.
+        ("b_lt", ["B-LT", "B-LT"], [True, True]),
+        ("b_lta", ["B-LTA", "B-LTA", None], [True, True, False]),
+        ("untrusted", ["B-B"], [False]),
+    ],
+)
+async def test_each_signature_says_its_pades_level(
+    samples: Samples, test_pki: TestPki, sample: str, levels: list[str], embedded: list[bool]
+) -> None:
+    report = await asyncio.to_thread(validate, samples, sample, test_pki)
+    assert [sig.pades_level for sig in report.signatures] == levels
+    assert [sig.revocation_data_embedded for sig in report.signatures] == embedded
+
+
+async def test_strict_mode_requires_revocation_data_in_the_file(
+    samples: Samples, test_pki: TestPki
+) -> None:
+    def strictly(name: str) -> ValidationReport:
+        return validate_pdf(samples.path(name), [test_pki.root], now=_now(), revocation="hard")
+
+    b_t = await asyncio.to_thread(strictly, "untouched")
+    assert (b_t.verdict, b_t.revocation) == ("failed", "hard")
+    for sig in b_t.signatures:
+        assert sig.verdict == "failed" and not sig.trusted
+        assert sig.reasons[0].startswith("certificate not trusted"), sig.reasons
+    # The same signatures with their validation data archived pass the strict mode.
+    b_lta = await asyncio.to_thread(strictly, "b_lta")
+    assert b_lta.verdict == "passed", b_lta
+    assert (await asyncio.to_thread(validate, samples, "untouched", test_pki)).revocation == "soft"
+
+
+async def test_empty_signature_fields_are_listed(samples: Samples, test_pki: TestPki) -> None:
+    report = await asyncio.to_thread(validate, samples, "empty_field_only", test_pki)
+    assert report.unsigned_fields == ("Nobody",)
+    one_of_two = await asyncio.to_thread(
+        lambda: signed(
+            with_signature_fields(contract_pdf(), FIELDS),
+            FIELDS[0],
+            test_pki.seal().signer,
+            test_pki.seal().timestamper,
+        )
+    )
+    path = samples.folder / "one_of_two.pdf"
+    await asyncio.to_thread(path.write_bytes, one_of_two)
+    partial_report = await asyncio.to_thread(validate_pdf, path, [test_pki.root], now=_now())
+    assert partial_report.verdict == "passed"  # what it holds is sound; the field says more
+    assert partial_report.unsigned_fields == (FIELDS[1],)
+    full = await asyncio.to_thread(validate, samples, "untouched", test_pki)
+    assert full.unsigned_fields == ()
+
+
+async def test_every_revision_prefix_is_digested(samples: Samples, test_pki: TestPki) -> None:
+    """The service recognises its files by them: the original's digest is one, as is each
+    version a later revision grew from."""
+    data = samples.files["b_lta"]
+    report = await asyncio.to_thread(validate, samples, "b_lta", test_pki)
+    ends = [m.end() for m in re.finditer(rb"%%EOF\r?\n?", data)]
+    for end in ends:
+        assert hashlib.sha256(data[:end]).hexdigest() in report.revision_digests
+    assert report.revision_digests[-1] == hashlib.sha256(data).hexdigest()
+    # original, fields, two signatures, DSS + document timestamp, and pyHanko's DSS after it
+    assert len(ends) == 6
+
+
+def test_revision_digests_are_bounded_whatever_the_file_holds(tmp_path: Path) -> None:
+    """A file full of "%%EOF" strings (in a content stream) gets no more than 256 cut points,
+    and its whole digest still comes last."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595.28, 841.89))
+    pdf.pages[0].obj.Contents = pdf.make_stream(b"%" + b"%%EOF " * 20_000 + b"\n")
+    path = tmp_path / "eofs.pdf"
+    pdf.save(path, compress_streams=False)
+    digests = revision_digests(path)
+    assert 200 < len(digests) <= 256 + 64 + 1  # cut points, the bytes after the last, whole
+    assert digests[-1] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 async def test_drawing_after_the_archive_timestamp_fails_it_too(
     samples: Samples, test_pki: TestPki
 ) -> None:
@@ -738,18 +823,34 @@ async def test_api_refuses_what_is_not_a_readable_pdf(
     assert leftover_uploads(runtime) == []
 
 
-async def test_api_refuses_a_file_over_the_upload_limit(
-    validating_api: ApiClient, runtime: Runtime
+def test_validations_have_their_own_limit_above_the_upload_limit(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert settings.validation_max_bytes == 50 * 1024 * 1024
+    assert settings.validation_max_bytes > settings.envelope_size_limit_bytes == LIMIT
+
+
+@pytest.fixture
+def small_limit(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> int:
+    """CACHET_VALIDATION_MAX_BYTES at 2 MiB for the test: what is refused, and how, is the same
+    at any size, and smaller bodies keep the test quick."""
+    limit = 2 * 1024 * 1024
+    monkeypatch.setattr(runtime.settings, "validation_max_bytes", limit)
+    return limit
+
+
+async def test_api_refuses_a_file_over_the_validation_limit(
+    validating_api: ApiClient, runtime: Runtime, small_limit: int
 ) -> None:
-    assert runtime.settings.envelope_size_limit_bytes == LIMIT
-    over = await post_pdf(validating_api, padded_pdf(LIMIT + 1))
+    over = await post_pdf(validating_api, padded_pdf(small_limit + 1))
     assert over.status_code == 413, over.text
-    assert (over.json()["code"], over.json()["limit_bytes"]) == ("document_too_large", LIMIT)
+    assert (over.json()["code"], over.json()["limit_bytes"]) == ("document_too_large", small_limit)
     assert leftover_uploads(runtime) == []
+    at_limit = await post_pdf(validating_api, padded_pdf(small_limit))
+    assert at_limit.status_code == 200, at_limit.text
 
 
 async def test_api_cuts_a_chunked_body_over_the_limit(
-    validating_api: ApiClient, base_url: str, runtime: Runtime
+    validating_api: ApiClient, base_url: str, runtime: Runtime, small_limit: int
 ) -> None:
     """No Content-Length: the stream is cut at the limit, read while it is sent."""
     url = urlsplit(base_url)
@@ -763,7 +864,7 @@ async def test_api_cuts_a_chunked_body_over_the_limit(
     answer = asyncio.create_task(reader.read(4096))
     chunk = b"%PDF-1.7\n" + b"0" * (64 * 1024 - 9)
     try:
-        for _ in range(LIMIT // len(chunk) + 2):
+        for _ in range(small_limit // len(chunk) + 2):
             if answer.done():
                 break
             writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")

@@ -12,8 +12,10 @@ import base64
 import socket
 import threading
 import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,10 @@ from app.signing.keys import CachedKeySigner, Seal
 
 ARCH = "cachet"
 VALIDITY = {"valid-from": "2020-01-01T00:00:00+0000", "valid-to": "2050-01-01T00:00:00+0000"}
-KEY_LABELS = ("root", "interm", "seal", "tsa", "interm-ocsp")
+KEY_LABELS = ("root", "interm", "seal", "tsa", "tsa-short", "interm-ocsp")
+SHORT_TSA_DAYS = 120
+"""The "short" TSA's certificate expires this many days after the PKI starts: archive
+timestamps made with it are due for renewal once the service clock is moved forward."""
 P12_PASSWORD = "test-p12-secret"
 
 
@@ -53,6 +58,26 @@ def _write_rsa_key(path: Path) -> rsa.RSAPrivateKey:
     )
     path.chmod(0o600)
     return key
+
+
+def _tsa_certificate(validity: dict[str, str]) -> dict[str, Any]:
+    return {
+        "issuer": "root",
+        "validity": validity,
+        "extensions": [
+            {
+                "id": "key_usage",
+                "critical": True,
+                "smart-value": {"schema": "key-usage", "params": ["digital_signature"]},
+            },
+            {"id": "extended_key_usage", "critical": True, "value": ["time_stamping"]},
+        ],
+    }
+
+
+def _short_validity() -> dict[str, str]:
+    until = datetime.now(UTC) + timedelta(days=SHORT_TSA_DAYS)
+    return {"valid-from": VALIDITY["valid-from"], "valid-to": f"{until:%Y-%m-%dT%H:%M:%S}+0000"}
 
 
 def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
@@ -74,6 +99,7 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
                     "seal": {"common-name": "Cachet Test Seal"},
                     "tsa": {"common-name": "Cachet Test TSA"},
                     "interm-ocsp": {"common-name": "Cachet Test OCSP Responder"},
+                    "tsa-short": {"common-name": "Cachet Test Short-lived TSA"},
                 },
                 "certs": {
                     "root": {
@@ -106,25 +132,8 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
                         "validity": VALIDITY,
                         "profiles": ["digsig-commitment"],
                     },
-                    "tsa": {
-                        "issuer": "root",
-                        "validity": VALIDITY,
-                        "extensions": [
-                            {
-                                "id": "key_usage",
-                                "critical": True,
-                                "smart-value": {
-                                    "schema": "key-usage",
-                                    "params": ["digital_signature"],
-                                },
-                            },
-                            {
-                                "id": "extended_key_usage",
-                                "critical": True,
-                                "value": ["time_stamping"],
-                            },
-                        ],
-                    },
+                    "tsa": _tsa_certificate(VALIDITY),
+                    "tsa-short": _tsa_certificate(_short_validity()),
                 },
                 "services": {
                     "ocsp": {
@@ -146,7 +155,10 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
                             "simulated-update-schedule": "P7D",
                         },
                     },
-                    "time-stamping": {"tsa": {"signing-key": "tsa", "signing-cert": "tsa"}},
+                    "time-stamping": {
+                        "tsa": {"signing-key": "tsa", "signing-cert": "tsa"},
+                        "tsa-short": {"signing-key": "tsa-short", "signing-cert": "tsa-short"},
+                    },
                 },
             }
         },
@@ -154,7 +166,10 @@ def _certomancer_config(url_prefix: str, key_dir: Path) -> dict[str, Any]:
 
 
 class Animator:
-    """certomancer's aiohttp Animator on a listening socket, run by a private thread."""
+    """certomancer's aiohttp Animator on a listening socket, run by a private thread.
+
+    `refusing` names services that answer 503 for now ("ocsp", "crls", "tsa"): a responder or
+    CRL server that is down, as archiving meets it in production."""
 
     def __init__(self, arch: PKIArchitecture, sock: socket.socket) -> None:
         self._arch = arch
@@ -162,6 +177,26 @@ class Animator:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.refusing: frozenset[str] = frozenset()
+
+    @contextmanager
+    def refused(self, *services: str) -> Iterator[None]:
+        """The named services answer 503 within the block."""
+        before = self.refusing
+        self.refusing = before | set(services)
+        try:
+            yield
+        finally:
+            self.refusing = before
+
+    @web.middleware
+    async def _refuse(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        parts = request.path.strip("/").split("/")
+        if len(parts) > 1 and parts[1] in self.refusing:
+            return web.Response(status=503, text="down for the test")
+        return await handler(request)
 
     def start(self) -> None:
         self._thread.start()
@@ -169,6 +204,7 @@ class Animator:
 
     async def _serve(self) -> None:
         app = build_animator_app({self._arch.arch_label: self._arch}, with_web_ui=False)
+        app.middlewares.append(self._refuse)
         app.router.add_get("/{arch}/ocsp/{label}/{request:.+}", self._ocsp_get)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -212,6 +248,8 @@ class TestPki:
     seal_p12: Path
     p12_password: str
     tsa_url: str
+    short_tsa_url: str
+    """A TSA whose certificate expires SHORT_TSA_DAYS after the start (same root)."""
     animator: Animator
 
     def seal(self) -> Seal:
@@ -289,5 +327,6 @@ def start_test_pki(directory: Path) -> TestPki:
         seal_p12=directory / "seal.p12",
         p12_password=P12_PASSWORD,
         tsa_url=f"{base_url}/{ARCH}/tsa/tsa",
+        short_tsa_url=f"{base_url}/{ARCH}/tsa/tsa-short",
         animator=animator,
     )

@@ -17,6 +17,7 @@ from pyhanko.sign.validation import async_validate_pdf_signature, async_validate
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
+from tests.signing.ades import strict_ades_verdicts
 from tests.signing.pdfsig import pdfsig_verdicts
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf
@@ -111,10 +112,13 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 async def check_valid(
-    pdf: bytes, pki: TestPki, tmp_path: Path, name: str, *, signatures: int
+    pdf: bytes, pki: TestPki, tmp_path: Path, name: str, *, signatures: int, archived: bool = False
 ) -> None:
     """pyHanko (bottom_line, timestamps included) and pdfsig (with the test root trusted) both
-    accept every signature, and poppler renders every page without complaint."""
+    accept every signature, and poppler renders every page without complaint. An archived file
+    (the signed version of a completed envelope) must also pass check_archived."""
+    if archived:
+        await check_archived(pdf, pki)
     verdicts = await pyhanko_verdicts(pdf, pki)
     signed = [v for v in verdicts if v.kind == "signature"]
     assert len(signed) == signatures, verdicts
@@ -126,6 +130,16 @@ async def check_valid(
     assert len(by_pdfsig) == signatures, by_pdfsig
     assert all(s.valid and s.certificate_trusted is not False for s in by_pdfsig), by_pdfsig
     await asyncio.to_thread(renders_cleanly, tmp_path / name)
+
+
+async def check_archived(pdf: bytes, pki: TestPki) -> None:
+    """PAdES B-LTA that holds outside development: a document timestamp last, and every
+    signature passes pyHanko's strict AdES validation offline (hard-fail, revocation data
+    required for every certificate, nothing fetched: the file carries it all)."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    assert reader.embedded_signatures[-1].sig_object_type == "/DocTimeStamp"
+    verdicts = await strict_ades_verdicts(pdf, [pki.root])
+    assert verdicts and all(v.passed for v in verdicts), verdicts
 
 
 def renders_cleanly(pdf: Path) -> None:

@@ -2,6 +2,8 @@
 
 After each signature and at the end, every signature is checked by pyHanko (bottom_line) and by
 poppler's pdfsig with the test root trusted, and the uploaded bytes stay a prefix of each file.
+The final files (and the evidence PDF) must also pass pyHanko's strict AdES validation offline:
+revocation data for every certificate is in the file (B-LTA outside development).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf
 from tests.support.sinks import MailSink
 from tests.workflow.signing_support import (
+    check_archived,
     check_valid,
     put_stamp,
     pyhanko_verdicts,
@@ -122,7 +125,9 @@ async def test_three_signers_two_documents_end_to_end(
         signed = await _content(api, envelope["id"], document_id)  # default: signed
         assert signed == await _content(api, envelope["id"], document_id, "signed")
         assert signed.startswith(originals[position])
-        await check_valid(signed, test_pki, tmp_path, f"final-{position}.pdf", signatures=3)
+        await check_valid(
+            signed, test_pki, tmp_path, f"final-{position}.pdf", signatures=3, archived=True
+        )
         kinds = [v.kind for v in await pyhanko_verdicts(signed, test_pki)]
         assert kinds[-1] == "timestamp"  # B-LTA: the archive timestamp comes last
     # A signer's link still opens the envelope: what they download now is the signed version.
@@ -182,6 +187,7 @@ async def test_evidence_pdf_is_sealed_and_carries_the_stored_hashes(
     verdicts = await pyhanko_verdicts(evidence, test_pki)
     assert [v.kind for v in verdicts] == ["signature", "timestamp"], verdicts
     assert all(v.bottom_line for v in verdicts), verdicts
+    await check_archived(evidence, test_pki)
     by_pdfsig = await asyncio.to_thread(
         pdfsig_verdicts, write(tmp_path, "evidence.pdf", evidence), test_pki.root_pem
     )
@@ -245,4 +251,4 @@ async def test_with_certification_every_signature_still_validates(
     verdicts = await pyhanko_verdicts(signed, test_pki)
     assert verdicts[0].field == "CachetCertification"
     assert [v.kind for v in verdicts] == ["signature", "signature", "signature", "timestamp"]
-    await check_valid(signed, test_pki, tmp_path, "certified.pdf", signatures=3)
+    await check_valid(signed, test_pki, tmp_path, "certified.pdf", signatures=3, archived=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
+from app.jobs.admin import list_failed_jobs
 from app.runtime import Runtime
 from app.signing.keys import platform_seal
 from app.signing.timestamping import http_timestamper
@@ -146,7 +145,7 @@ async def test_completion_emails_leave_files_out_above_the_attachment_limit(
     assert "/sign/" in text_of(completed)  # the link is how they get the files
 
 
-async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
+async def test_a_tsa_that_stays_down_is_waited_for_and_the_signature_follows(
     api: ApiClient,
     base_url: str,
     mail: MailSink,
@@ -155,6 +154,8 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
     test_pki: TestPki,
     tmp_path: Path,
 ) -> None:
+    """A service the signature needs is not the document's fault: nothing is signed, nothing
+    fails, the sender sees the problem, and the job signs once the TSA answers again."""
     envelope = await sent_signature_envelope(api, "tsa")
     before = await _state(api, envelope["id"])
     working = platform_seal(runtime.seal)
@@ -166,37 +167,28 @@ async def test_a_tsa_that_stays_down_loses_nothing_and_a_retry_signs(
     )
     async with open_invitation(base_url, mail, "s0+tsa@example.com") as signer:
         assert (await sign(signer, signature_png())).status_code == 202
-        failed = await _wait_for_event(api, envelope["id"], "recipient.signature_failed")
-        assert failed["data"]["error"]
+
+        async def state() -> dict[str, Any]:
+            return await api.get_envelope(envelope["id"])
+
+        waiting = await eventually(state, lambda e: e["problem"] is not None, within=30)
+        assert waiting["status"] == "in_progress"
+        assert waiting["problem"]["code"] == "signing_service_unavailable"
+        assert "127.0.0.1:9" in waiting["problem"]["detail"]
         view = await signer.view()
         assert view["me"]["status"] != "signed" and view["me"]["signature"] == "pending"
         documents, _ = await _state(api, envelope["id"])
         assert documents == before[0]  # no partial signature anywhere
+        request = await _request(runtime, envelope["id"])
+        failed_jobs = await list_failed_jobs(runtime.database_url)
+        assert not [j for j in failed_jobs if str(request.id).encode() in (j.payload or b"")]
 
         monkeypatch.setattr(runtime, "seal", working)
-        request = await _request(runtime, envelope["id"])
-        held = await _held_jobs_for(runtime, request)
-        assert len(held) == 1
-        await requeue_failed_jobs(runtime.database_url, held)
         await wait_until_signed(signer)
+    assert (await api.get_envelope(envelope["id"]))["problem"] is None
+    events = (await api.get(f"/v1/envelopes/{envelope['id']}/events")).json()["data"]
+    assert "recipient.signature_failed" not in [e["type"] for e in events]
     await _check_current(api, envelope, test_pki, tmp_path, signatures=1)
-
-
-async def _held_jobs_for(runtime: Runtime, request: SignatureRequest) -> list[int]:
-    """The request's dead-lettered jobs, once PgQueuer has recorded the failure.
-
-    The exhausted hook records `recipient.signature_failed` before the handler re-raises, and
-    PgQueuer marks the job failed only afterwards: the event alone does not mean it is held yet.
-    """
-    for _ in range(100):
-        failed_jobs = await list_failed_jobs(runtime.database_url)
-        held = [
-            int(job.id) for job in failed_jobs if str(request.id).encode() in (job.payload or b"")
-        ]
-        if held:
-            return held
-        await asyncio.sleep(0.1)
-    return []
 
 
 async def _wait_for_event(api: ApiClient, envelope_id: str, type: str) -> dict[str, Any]:
