@@ -51,9 +51,10 @@ SUBJECT_PERSON = {
     EmailKind.completed_sender: None,
     EmailKind.completed_signer: None,
     EmailKind.expired: None,
+    EmailKind.failed: None,
 }
 LINK_KINDS = {EmailKind.invitation, EmailKind.reminder, EmailKind.completed_signer}
-REASON_KINDS = {EmailKind.declined, EmailKind.canceled}
+REASON_KINDS = {EmailKind.declined, EmailKind.canceled, EmailKind.failed}
 
 
 @pytest.mark.parametrize("locale", LOCALES)
