@@ -104,6 +104,8 @@ def _check_dictionary(dictionary: pikepdf.Object, *, allow_signatures: bool) -> 
         raise PdfRejected("active_content", f"the document contains a {action} action")
     if "/JS" in keys and _is_script(dictionary, dictionary.get("/JS"), keys, action):
         raise PdfRejected("active_content", "the document contains JavaScript")
+    if action == "/URI" and _is_script_uri(dictionary.get("/URI")):
+        raise PdfRejected("active_content", "the document has a javascript: link")
     if "/AA" in keys and _holds_actions(dictionary.get("/AA")):
         raise PdfRejected("active_content", "the document has additional (automatic) actions")
     subtype = _name(dictionary, "/Subtype") if "/Subtype" in keys else None
@@ -128,6 +130,15 @@ def _is_script(holder: pikepdf.Object, script: object, keys: set[str], action: s
     if action is not None or "/Next" in keys or _name(holder, "/Type") == "/Action":
         return True
     return not _is_graphics_resource(script)
+
+
+def _is_script_uri(uri: object) -> bool:
+    """A javascript: URI, spelt as browsers read it: case aside, and with the whitespace and
+    control characters they skip, before and within the scheme."""
+    if not isinstance(uri, pikepdf.String):
+        return False
+    spelt = bytes(uri).translate(None, bytes(range(33))).lower()
+    return spelt.startswith(b"javascript:")
 
 
 def _is_graphics_resource(stream: pikepdf.Stream) -> bool:

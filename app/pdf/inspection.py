@@ -4,6 +4,7 @@ A file passes only if both parsers the service relies on accept it as it is: qpd
 pikepdf) without its repair mode, and pyHanko's strict reader, which is what signs it later.
 """
 
+import io
 import pathlib
 
 import pikepdf
@@ -15,7 +16,7 @@ from app.pdf.hazards import scan_document
 from app.pdf.limits import GateLimits
 from app.pdf.qpdf import raise_if_out_of_memory
 from app.pdf.results import PdfInfo, PdfRejected
-from app.pdf.revisions import check_revisions
+from app.pdf.revisions import check_revisions, require_no_byte_range
 from app.pdf.streams import DecodeBudget
 
 _HEADER = b"%PDF-"
@@ -120,18 +121,20 @@ def _too_many_pages(count: int, limits: GateLimits) -> PdfRejected:
 def _require_strict_pyhanko_parse(
     path: pathlib.Path, limits: GateLimits, *, allow_signatures: bool
 ) -> None:
-    with path.open("rb") as file:
-        try:
-            reader = PdfFileReader(file, strict=True)
-            reader.root["/Pages"]  # resolves the catalog and the page tree root
-            check_revisions(reader, limits, allow_signatures=allow_signatures)
-        except (MemoryError, PdfRejected):
-            raise
-        except Exception as exc:
-            # Whatever pyHanko raises on this file, it would raise again when signing it.
-            raise PdfRejected(
-                "damaged", f"pyHanko's strict reader refused the file: {exc}"
-            ) from None
+    """pyHanko's strict reader opens the file, and its revisions are within limits (and
+    unsigned, unless allowed); and, unless allowed, no signature hides in its bytes."""
+    data = path.read_bytes()
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=True)
+        reader.root["/Pages"]  # resolves the catalog and the page tree root
+        check_revisions(reader, limits, allow_signatures=allow_signatures)
+    except (MemoryError, PdfRejected):
+        raise
+    except Exception as exc:
+        # Whatever pyHanko raises on this file, it would raise again when signing it.
+        raise PdfRejected("damaged", f"pyHanko's strict reader refused the file: {exc}") from None
+    if not allow_signatures:
+        require_no_byte_range(data)
 
 
 def _qpdf_reason(exc: pikepdf.PdfError, path: pathlib.Path) -> str:

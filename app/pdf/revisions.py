@@ -10,6 +10,7 @@ The same cross-reference sections are what pyHanko reads each time it opens the 
 at every signature), so their number and total size are capped here as well.
 """
 
+import re
 from collections.abc import Iterator
 
 from pyhanko.pdf_utils import generic
@@ -23,6 +24,19 @@ _SIGNATURE_TYPES = frozenset({"/Sig", "/DocTimeStamp"})
 _MAX_NESTING = 64
 """Direct nesting within one historical object; deeper is not looked into (and the strict
 reader itself recurses about that deep per level)."""
+
+
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*\d+\s+\d+\s+\d+\s+\d+\s*\]")
+"""What every signature has, in the file's bytes as they are: its /Contents must sit at a known
+offset, so a signature dictionary is never compressed into an object stream."""
+
+
+def require_no_byte_range(data: bytes) -> None:
+    """A signed revision need not even be chained to the last one by /Prev: whatever no
+    cross-reference section lists, the bytes still hold. (The literal text would also match in
+    an uncompressed content stream; no document to be signed should need it.)"""
+    if _BYTE_RANGE.search(data):
+        raise PdfRejected("already_signed", "the file's bytes hold a signature's /ByteRange")
 
 
 def check_revisions(reader: PdfFileReader, limits: GateLimits, *, allow_signatures: bool) -> None:

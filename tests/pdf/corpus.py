@@ -118,7 +118,11 @@ def open_action_goto() -> bytes:
 
 
 def uri_link() -> bytes:
-    action = pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String("https://example.com/"))
+    return uri_link_to("https://example.com/")
+
+
+def uri_link_to(uri: str) -> bytes:
+    action = pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String(uri))
     return _with_annotation(Subtype=Name.Link, A=action)
 
 
@@ -752,6 +756,29 @@ def signed_then_overwritten() -> bytes:
     return append_update(signed, replaced, size=size, root=root)
 
 
+def signed_then_unchained() -> bytes:
+    """Signed by pyHanko, then a new last section that lists every object but the signature's
+    and has no /Prev: neither qpdf nor pyHanko sees more than one revision; the signed one
+    is only bytes in the file."""
+    signed = signed_by_pyhanko()
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        page = _first_page(pdf)
+        widget = page.Annots[0]
+        hidden = {widget.objgen[0], widget.V.objgen[0]}
+        catalog = pdf.Root
+        replaced = {
+            catalog.objgen[0]: _without(catalog, "/AcroForm", "/Perms"),
+            page.objgen[0]: _without(page, "/Annots"),
+        }
+        keep = {
+            number: entry.offset
+            for (number, _), entry in pdf.get_xref_table().items()
+            if entry.offset is not None and number not in hidden | replaced.keys()
+        }
+        size, root = int(pdf.trailer.Size), catalog.objgen[0]
+    return append_update(signed, replaced, size=size, root=root, unchained_keep=keep)
+
+
 def updated_incrementally(revisions: int) -> bytes:
     """`revisions` - 1 incremental updates, each rewriting the (unchanged) catalog."""
     data = plain_a4()
@@ -789,13 +816,24 @@ def rebuild_xref(data: bytes) -> bytes:
 
 
 def append_update(
-    data: bytes, objects: dict[int, bytes], *, size: int, root: int, freed: Sequence[int] = ()
+    data: bytes,
+    objects: dict[int, bytes],
+    *,
+    size: int,
+    root: int,
+    freed: Sequence[int] = (),
+    unchained_keep: dict[int, int] | None = None,
 ) -> bytes:
     """An incremental update: new generation-0 bodies for `objects`, `freed` marked free (the
-    next generation being 1), a classic xref section chained to the previous one by /Prev."""
-    previous = _startxref_offset(data)
+    next generation being 1), a classic xref section chained to the previous one by /Prev.
+
+    With `unchained_keep` (object number -> offset of the body to keep), the section lists
+    those and the new bodies only, and has no /Prev: the earlier revisions drop out of every
+    cross-reference chain, though their bytes stay in the file."""
     out = bytearray(data if data.endswith(b"\n") else data + b"\n")
     entries: dict[int, bytes] = {}
+    for number, offset in (unchained_keep or {}).items():
+        entries[number] = b"%010d 00000 n \n" % offset
     for number, body in sorted(objects.items()):
         entries[number] = b"%010d 00000 n \n" % len(out)
         out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
@@ -805,7 +843,8 @@ def append_update(
     out += b"xref\n0 1\n0000000000 65535 f \n"
     for number, entry in sorted(entries.items()):
         out += b"%d 1\n%s" % (number, entry)
-    out += b"trailer\n<< /Size %d /Root %d 0 R /Prev %d >>\n" % (size, root, previous)
+    chain = b"" if unchained_keep is not None else b" /Prev %d" % _startxref_offset(data)
+    out += b"trailer\n<< /Size %d /Root %d 0 R%s >>\n" % (size, root, chain)
     out += b"startxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
 

@@ -209,7 +209,10 @@ def test_allowing_signatures_lets_nothing_else_through(
     assert caught.value.code == code
 
 
-@pytest.mark.parametrize("build", [corpus.signed_then_freed, corpus.signed_then_overwritten])
+@pytest.mark.parametrize(
+    "build",
+    [corpus.signed_then_freed, corpus.signed_then_overwritten, corpus.signed_then_unchained],
+)
 def test_signatures_in_earlier_revisions_pass_when_allowed(
     tmp_path: pathlib.Path, build: Callable[[], bytes]
 ) -> None:

@@ -27,6 +27,7 @@ SCRIPTS: list[tuple[str, Build]] = [
         lambda: corpus.javascript_at_end_of_next_chain(3, as_stream=False, looping=True),
     ),
     ("/JS stream in a /Next array", corpus.javascript_under_array_next),
+    ("javascript: link", lambda: corpus.uri_link_to(" Java\tScript:app.alert(1)")),
     ("/JavaScript 100 /Next deep, direct", lambda: corpus.javascript_nested_next_chain(100)),
     ("page /AA, bare /JS stream", lambda: corpus.page_open_script(as_stream=True)),
     ("page /AA, bare /JS string", lambda: corpus.page_open_script(as_stream=False)),
@@ -53,10 +54,12 @@ REFUSED: list[tuple[str, Build, str]] = [
     ("field inline in /Fields", corpus.form_direct_field, "damaged"),
     ("signed, then freed", corpus.signed_then_freed, "already_signed"),
     ("signed, then overwritten", corpus.signed_then_overwritten, "already_signed"),
+    ("signed, then unchained", corpus.signed_then_unchained, "already_signed"),
     ("201 revisions", lambda: corpus.updated_incrementally(201), "too_complex"),
 ]
 
 STILL_ACCEPTED: list[tuple[str, Build]] = [
+    ("https: link", lambda: corpus.uri_link_to("https://example.com/javascript:")),
     ("image resource named /JS", corpus.image_resource_named_js),
     ("64 levels", lambda: corpus.deeply_nested(64)),
     ("form 32 levels", lambda: corpus.form_nested(32)),
