@@ -149,7 +149,18 @@ def add_signature_fields(
         with _replacing(target) as pdf_out:
             for spec in fields:
                 append_signature_field(writer, _sig_field_spec(spec))
+            _put_first(writer, len(fields))
             writer.write(pdf_out)  # type: ignore[no-untyped-call]
+
+
+def _put_first(writer: IncrementalPdfFileWriter, count: int) -> None:
+    """Move the `count` fields just appended to the front of /Fields. pyHanko looks a field up
+    by walking /Fields in order, resolving each entry: every signature of a file with a large
+    form would otherwise parse all of the form's fields first, in the service's process."""
+    top = writer.root["/AcroForm"]["/Fields"]
+    entries = list(top)  # the references themselves: indexing would resolve them
+    if count < len(entries):
+        top[:] = [*entries[-count:], *entries[:-count]]
 
 
 def form_field_names(handler: PdfHandler) -> frozenset[str]:

@@ -716,6 +716,12 @@ def form_field_names(data: bytes) -> set[str]:
         return {field.fully_qualified_name for field in pdf.acroform.fields}
 
 
+def top_field_names(data: bytes) -> list[str]:
+    """The /T of each entry of /AcroForm /Fields, in order."""
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        return [str(field.T) for field in pdf.Root.AcroForm.Fields]
+
+
 # --- earlier revisions --------------------------------------------------------------------------
 
 

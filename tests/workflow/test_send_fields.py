@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,15 @@ from tests.pdf import corpus
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf
 from tests.support.sinks import MailSink
-from tests.workflow.signing_support import put_stamp, pyhanko_verdicts
-from tests.workflow.support import send
+from tests.workflow.signing_support import (
+    check_valid,
+    put_stamp,
+    pyhanko_verdicts,
+    sign,
+    signature_png,
+    wait_until_signed,
+)
+from tests.workflow.support import open_invitation, send
 
 LAG_TICK = 0.001
 
@@ -47,11 +55,15 @@ def _cachet_name(recipient: dict[str, Any], position: int) -> str:
     return f"Signer{position}-{recipient['id'].replace('-', '')[:8]}"
 
 
-async def _current(api: ApiClient, envelope_id: str, document_id: str) -> bytes:
-    url = f"/v1/envelopes/{envelope_id}/documents/{document_id}/content?version=current"
-    response = await api.get(url)
+async def _content(api: ApiClient, envelope_id: str, document_id: str, version: str = "") -> bytes:
+    query = f"?version={version}" if version else ""
+    response = await api.get(f"/v1/envelopes/{envelope_id}/documents/{document_id}/content{query}")
     assert response.status_code == 200, response.text
     return response.content
+
+
+async def _current(api: ApiClient, envelope_id: str, document_id: str) -> bytes:
+    return await _content(api, envelope_id, document_id, "current")
 
 
 @pytest.mark.parametrize(
@@ -124,6 +136,33 @@ async def test_send_adds_fields_next_to_a_foreign_empty_signature_field(api: Api
         corpus.form_field_names, await _current(api, envelope_id, document_id)
     )
     assert names == {"Signature1", *(_cachet_name(r, i + 1) for i, r in enumerate(recipients))}
+
+
+async def test_the_largest_form_accepted_is_signed_with_cachets_fields_first(
+    api: ApiClient,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    test_pki: TestPki,
+    tmp_path: Path,
+) -> None:
+    """1,000 fields (the gate's cap): Cachet's come first in /Fields, so that each signature
+    finds its own without pyHanko parsing the whole form; every signature validates."""
+    size = runtime.settings.pdf_max_form_fields
+    tag = "largeform"
+    envelope_id, recipients = await _draft(api, tag)
+    form = await asyncio.to_thread(corpus.form_fields, size)
+    document_id = await _upload_with_stamps(api, envelope_id, recipients, form, "form.pdf")
+    await send(api, envelope_id)
+    sent = await _current(api, envelope_id, document_id)
+    ours = [_cachet_name(r, i + 1) for i, r in enumerate(recipients)]
+    assert (await asyncio.to_thread(corpus.top_field_names, sent))[:3] == [*ours, "field0"]
+    for index in range(len(recipients)):
+        async with open_invitation(base_url, mail, f"f{index}+{tag}@example.com") as signer:
+            assert (await sign(signer, signature_png())).status_code == 202
+            await wait_until_signed(signer)
+    signed = await _content(api, envelope_id, document_id)
+    await check_valid(signed, test_pki, tmp_path, "form.pdf", signatures=len(recipients))
 
 
 # --- off the event loop ------------------------------------------------------------------------
