@@ -17,9 +17,15 @@ from app.pdf.results import PdfRejected
 
 def check_form_tree(pdf: pikepdf.Pdf, limits: GateLimits) -> None:
     """Raise PdfRejected ("too_complex" or "damaged") unless the field tree is a proper tree
-    within limits.max_form_fields nodes and limits.max_form_depth levels."""
+    within limits.max_form_fields nodes and limits.max_form_depth levels, and every page's
+    /Annots is an array (pyHanko appends each new field's widget to it)."""
+    _require_annotation_arrays(pdf)
+    if "/AcroForm" not in pdf.Root:
+        return
     acro_form = pdf.Root.get("/AcroForm")
-    if not isinstance(acro_form, pikepdf.Dictionary) or "/Fields" not in acro_form:
+    if not isinstance(acro_form, pikepdf.Dictionary):
+        raise PdfRejected("damaged", "the document's /AcroForm is not a dictionary")
+    if "/Fields" not in acro_form:
         return
     seen: set[tuple[int, int]] = set()
     pending = [(node, 1) for node in _nodes(acro_form.get("/Fields"), "/Fields")]
@@ -56,3 +62,9 @@ def _nodes(array: object, key: str) -> Iterator[pikepdf.Dictionary]:
                 "damaged", f"a form's {key} holds something other than a reference to a field"
             )
         yield entry
+
+
+def _require_annotation_arrays(pdf: pikepdf.Pdf) -> None:
+    for number, page in enumerate(pdf.pages, start=1):
+        if "/Annots" in page.obj and not isinstance(page.obj.get("/Annots"), pikepdf.Array):
+            raise PdfRejected("damaged", f"page {number}'s /Annots is not an array")

@@ -700,6 +700,14 @@ def form_direct_field() -> bytes:
     return _edited(edit)
 
 
+def acro_form_not_a_dictionary() -> bytes:
+    return _edited(lambda pdf: pdf.Root.__setitem__("/AcroForm", pikepdf.Array()))
+
+
+def annotations_not_an_array() -> bytes:
+    return _edited(lambda pdf: _first_page(pdf).__setitem__("/Annots", pikepdf.Dictionary()))
+
+
 def with_form_field(name: str, field_type: str = "/Sig") -> bytes:
     """One empty form field (a signature field by default) called `name`, on page 1."""
 

@@ -52,6 +52,8 @@ REFUSED: list[tuple[str, Build, str]] = [
     ("form 300 levels", lambda: corpus.form_nested(300), "too_complex"),
     ("1,001 fields", lambda: corpus.form_fields(1001), "too_complex"),
     ("field inline in /Fields", corpus.form_direct_field, "damaged"),
+    ("/AcroForm not a dictionary", corpus.acro_form_not_a_dictionary, "damaged"),
+    ("/Annots not an array", corpus.annotations_not_an_array, "damaged"),
     ("signed, then freed", corpus.signed_then_freed, "already_signed"),
     ("signed, then overwritten", corpus.signed_then_overwritten, "already_signed"),
     ("signed, then unchained", corpus.signed_then_unchained, "already_signed"),
