@@ -22,9 +22,8 @@ from app.pdf.results import PdfRejected
 
 _SIGNATURE_TYPES = frozenset({"/Sig", "/DocTimeStamp"})
 _MAX_NESTING = 64
-"""Direct nesting within one historical object; deeper is not looked into (and the strict
-reader itself recurses about that deep per level)."""
-
+"""Levels of direct nesting looked into within one historical object (as the gate's default
+for the live file)."""
 
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*\d+\s+\d+\s+\d+\s+\d+\s*\]")
 """What every signature has, in the file's bytes as they are: its /Contents must sit at a known
@@ -63,7 +62,7 @@ def check_revisions(reader: PdfFileReader, limits: GateLimits, *, allow_signatur
 def _sections(data: XRefSectionData) -> list[XRefSectionData]:
     """A revision's cross-reference data, with its hybrid (XRefStm) part if it has one."""
     # XRefCache and XRefSectionData are pyHanko's internal API: the public part has no way to
-    # tell an object defined in a revision from one freed in it. Pinned in pyproject.toml.
+    # tell an object defined in a revision from one freed in it. pyproject.toml pins 0.38.x.
     return [data] if data.hybrid is None else [data, data.hybrid.xref_data]
 
 

@@ -6,7 +6,7 @@ The uploaded file is untrusted, and adding fields means pyHanko parsing all of i
 the PDF gate's worker processes, under their CPU, memory and time caps, not in a thread of the
 service (where a large file's parsing, and the garbage collections it sets off, stall the event
 loop for hundreds of milliseconds). The certification needs the platform's key, so it stays in
-a thread; by then pyHanko only reads a file it has just updated.
+a thread of the service, as the signatures do (see bench/gate_worst.py for what that costs).
 
 Field names cannot be made collision-proof: the signing job recomputes them from the recipient
 alone (so they stay stable across its retries), and the sender can read recipient ids, so an

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.pdf.gate import GateLimits, PdfGate
 from app.runtime import Runtime
 from tests.pdf import corpus
 from tests.signing.testpki import TestPki
@@ -123,6 +124,26 @@ async def test_send_keeps_the_certification_field_name_free(
     await send(api, envelope_id)
     certified = await pyhanko_verdicts(await _current(api, envelope_id, document_id), test_pki)
     assert [(v.field, v.bottom_line) for v in certified] == [("CachetCertification", True)]
+
+
+async def test_send_refuses_a_document_past_the_gates_caps(
+    api: ApiClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding the fields runs under the gate's limits: past them, a 422 naming the document."""
+    envelope_id, recipients = await _draft(api, "caps")
+    form = await asyncio.to_thread(corpus.form_fields, 500)
+    document_id = await _upload_with_stamps(api, envelope_id, recipients, form, "big.pdf")
+    strict = PdfGate(GateLimits(wall_seconds=0.001), workers=1)
+    monkeypatch.setattr(runtime, "pdf_gate", strict)
+    try:
+        response = await api.post(f"/v1/envelopes/{envelope_id}/send")
+    finally:
+        await strict.aclose()
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert (problem["code"], problem["document_id"]) == ("too_complex", document_id)
+    assert "'big.pdf'" in problem["detail"]
+    assert (await api.get_envelope(envelope_id))["status"] == "draft"
 
 
 async def test_send_adds_fields_next_to_a_foreign_empty_signature_field(api: ApiClient) -> None:
