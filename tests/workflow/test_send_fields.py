@@ -5,9 +5,7 @@ the gate's worker processes, off the service's event loop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from app.pdf.gate import GateLimits, PdfGate
 from app.runtime import Runtime
+from bench.signing import loop_lag
 from tests.pdf import corpus
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf
@@ -28,8 +27,6 @@ from tests.workflow.signing_support import (
     wait_until_signed,
 )
 from tests.workflow.support import open_invitation, send
-
-LAG_TICK = 0.001
 
 
 async def _draft(api: ApiClient, tag: str, signers: int = 2) -> tuple[str, list[dict[str, Any]]]:
@@ -187,26 +184,6 @@ async def test_the_largest_form_accepted_is_signed_with_cachets_fields_first(
 
 
 # --- off the event loop ------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def loop_lag() -> AsyncIterator[list[float]]:
-    """How late this event loop (the one serving the app) wakes a task sleeping LAG_TICK."""
-    lags: list[float] = []
-
-    async def tick() -> None:
-        while True:
-            start = time.perf_counter()
-            await asyncio.sleep(LAG_TICK)
-            lags.append(time.perf_counter() - start - LAG_TICK)
-
-    task = asyncio.create_task(tick())
-    try:
-        yield lags
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_send_parses_the_document_in_the_gate_not_in_the_service(api: ApiClient) -> None:
