@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     pdf_gate_cpu_seconds: int = 10
     pdf_gate_wall_seconds: float = 20.0
     pdf_gate_memory_bytes: int = 1024 * MIB
+    pdf_max_nesting_depth: int = Field(
+        default=64,
+        description="PDF gate: arrays and dictionaries nested directly in one another, at most",
+    )
+    pdf_max_form_fields: int = Field(
+        default=1_000,
+        description="PDF gate: nodes of a form's field tree (fields and widgets), at most; "
+        "pyHanko walks the tree at send and at every signature",
+    )
+    pdf_max_form_depth: int = Field(
+        default=32, description="PDF gate: levels of a form's field tree, at most"
+    )
+    pdf_max_revisions: int = Field(
+        default=200,
+        description="PDF gate: revisions (the original and its incremental updates), at most",
+    )
     stamp_text_max_length: int = 60
     json_body_limit_bytes: int = MIB
     signature_image_max_bytes: int = Field(

@@ -68,6 +68,10 @@ def gate_limits(settings: Settings) -> GateLimits:
     return GateLimits(
         max_pages=settings.pdf_max_pages,
         max_objects=settings.pdf_max_objects,
+        max_nesting_depth=settings.pdf_max_nesting_depth,
+        max_form_fields=settings.pdf_max_form_fields,
+        max_form_depth=settings.pdf_max_form_depth,
+        max_revisions=settings.pdf_max_revisions,
         cpu_seconds=settings.pdf_gate_cpu_seconds,
         wall_seconds=settings.pdf_gate_wall_seconds,
         memory_bytes=settings.pdf_gate_memory_bytes,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pikepdf
 
+from app.pdf.limits import GateLimits
 from app.pdf.results import PdfRejected
 from app.pdf.streams import DecodeBudget
 
@@ -17,22 +18,39 @@ from app.pdf.streams import DecodeBudget
 # like stay allowed: they only act when a reader clicks, and plain documents use them.
 _ACTIVE_ACTIONS = frozenset({"/JavaScript", "/Launch", "/RichMediaExecute", "/ImportData"})
 _SIGNATURE_TYPES = frozenset({"/Sig", "/DocTimeStamp"})
+# What a stream that a resource dictionary happens to name /JS is: an image or form XObject,
+# a pattern, a shading or a function, each recognisable by its own dictionary.
+_GRAPHICS_SUBTYPES = frozenset({"/Image", "/Form", "/PS"})
+_GRAPHICS_KEYS = ("/PatternType", "/ShadingType", "/FunctionType")
 
 
 def scan_document(
-    pdf: pikepdf.Pdf, budget: DecodeBudget, *, allow_signatures: bool = False
+    pdf: pikepdf.Pdf,
+    budget: DecodeBudget,
+    limits: GateLimits,
+    *,
+    allow_signatures: bool = False,
 ) -> None:
-    """Raise PdfRejected for the first forbidden feature found, or for a decompression bomb.
+    """Raise PdfRejected for the first forbidden feature found, for a decompression bomb, or,
+    once nothing forbidden was found, for objects nested too deep ("too_complex").
 
     allow_signatures lets signatures and DocMDP /Perms through: a file sent to be validated is
     expected to be signed, and is only read, never signed again.
     """
     _check_catalog(pdf.Root, allow_signatures=allow_signatures)
-    for obj in pdf.objects:
-        for dictionary in _dictionaries_within(obj):
-            _check_dictionary(dictionary, allow_signatures=allow_signatures)
+    deepest = 0
+    for obj in (pdf.trailer, *pdf.objects):
+        for node, depth in _containers_within(obj):
+            deepest = max(deepest, depth)
+            if isinstance(node, pikepdf.Dictionary | pikepdf.Stream):
+                _check_dictionary(node, allow_signatures=allow_signatures)
         if isinstance(obj, pikepdf.Stream):
             budget.measure(obj)
+    if deepest > limits.max_nesting_depth:
+        raise PdfRejected(
+            "too_complex",
+            f"the file nests objects {deepest} levels deep (at most {limits.max_nesting_depth})",
+        )
 
 
 def _check_catalog(root: pikepdf.Object, *, allow_signatures: bool) -> None:
@@ -55,23 +73,24 @@ def _check_catalog(root: pikepdf.Object, *, allow_signatures: bool) -> None:
         raise PdfRejected("already_signed", "the document carries DocMDP or usage-rights /Perms")
 
 
-def _dictionaries_within(obj: pikepdf.Object) -> Iterator[pikepdf.Object]:
-    """The object itself if a dictionary or stream, and the dictionaries nested in it directly.
+def _containers_within(obj: pikepdf.Object) -> Iterator[tuple[pikepdf.Object, int]]:
+    """The object itself if a container, and the containers nested in it directly, each with
+    its depth (the object's own is 1).
 
     Indirect references are not followed: each indirect object gets its own turn in the scan.
     A loop keeps the stack explicit, since qpdf allows nesting far deeper than Python recursion.
     """
-    pending = [obj]
+    pending = [(obj, 1)]
     while pending:
-        node = pending.pop()
+        node, depth = pending.pop()
         if isinstance(node, pikepdf.Dictionary | pikepdf.Stream):
-            yield node
             children = node.values()
         elif isinstance(node, pikepdf.Array):
             children = list(node)
         else:
             continue
-        pending.extend(child for child in children if _is_direct_container(child))
+        yield node, depth
+        pending.extend((child, depth + 1) for child in children if _is_direct_container(child))
 
 
 def _is_direct_container(value: object) -> bool:
@@ -83,8 +102,10 @@ def _check_dictionary(dictionary: pikepdf.Object, *, allow_signatures: bool) -> 
     action = _name(dictionary, "/S") if "/S" in keys else None
     if action in _ACTIVE_ACTIONS:
         raise PdfRejected("active_content", f"the document contains a {action} action")
-    if "/JS" in keys and isinstance(dictionary.get("/JS"), pikepdf.String):
+    if "/JS" in keys and _is_script(dictionary, dictionary.get("/JS"), keys, action):
         raise PdfRejected("active_content", "the document contains JavaScript")
+    if action == "/URI" and _is_script_uri(dictionary.get("/URI")):
+        raise PdfRejected("active_content", "the document has a javascript: link")
     if "/AA" in keys and _holds_actions(dictionary.get("/AA")):
         raise PdfRejected("active_content", "the document has additional (automatic) actions")
     subtype = _name(dictionary, "/Subtype") if "/Subtype" in keys else None
@@ -98,13 +119,50 @@ def _check_dictionary(dictionary: pikepdf.Object, *, allow_signatures: bool) -> 
         raise PdfRejected("already_signed", "the document already carries a signature")
 
 
+def _is_script(holder: pikepdf.Object, script: object, keys: set[str], action: str | None) -> bool:
+    """/JS holds a script as a string or a stream, under any action type (a /Rendition runs
+    one too) or none. A stream is let through only where a resource dictionary merely names a
+    graphics resource /JS, and the dictionary holding it is no action."""
+    if isinstance(script, pikepdf.String):
+        return True
+    if not isinstance(script, pikepdf.Stream):
+        return False
+    if action is not None or "/Next" in keys or _name(holder, "/Type") == "/Action":
+        return True
+    return not _is_graphics_resource(script)
+
+
+def _is_script_uri(uri: object) -> bool:
+    """A javascript: URI, spelt as browsers read it: case aside, and with the whitespace and
+    control characters they skip, before and within the scheme."""
+    if not isinstance(uri, pikepdf.String):
+        return False
+    spelt = bytes(uri).translate(None, bytes(range(33))).lower()
+    return spelt.startswith(b"javascript:")
+
+
+def _is_graphics_resource(stream: pikepdf.Stream) -> bool:
+    entries = stream.stream_dict
+    if "/Subtype" in entries and _name(entries, "/Subtype") in _GRAPHICS_SUBTYPES:
+        return True
+    return any(key in entries for key in _GRAPHICS_KEYS)
+
+
 def _holds_actions(value: object) -> bool:
-    """An additional-actions dictionary maps triggers to action dictionaries."""
+    """An additional-actions dictionary maps triggers to action dictionaries: any entry that
+    looks like an action at all (typed, scripted or chained) makes it one."""
     if not isinstance(value, pikepdf.Dictionary):
         return False
-    return any(
-        isinstance(action, pikepdf.Dictionary) and "/S" in action for action in value.values()
-    )
+    return any(_is_action(entry) for entry in value.values())
+
+
+def _is_action(value: object) -> bool:
+    if not isinstance(value, pikepdf.Dictionary):
+        return False
+    keys = value.keys()
+    if "/S" in keys or "/JS" in keys or "/Next" in keys:
+        return True
+    return "/Type" in keys and _name(value, "/Type") == "/Action"
 
 
 def _is_embedded_file(dictionary: pikepdf.Object, keys: set[str]) -> bool:

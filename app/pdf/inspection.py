@@ -4,16 +4,19 @@ A file passes only if both parsers the service relies on accept it as it is: qpd
 pikepdf) without its repair mode, and pyHanko's strict reader, which is what signs it later.
 """
 
+import io
 import pathlib
 
 import pikepdf
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from app.pdf.forms import check_form_tree
 from app.pdf.geometry import page_geometry
 from app.pdf.hazards import scan_document
 from app.pdf.limits import GateLimits
 from app.pdf.qpdf import raise_if_out_of_memory
 from app.pdf.results import PdfInfo, PdfRejected
+from app.pdf.revisions import check_revisions, require_no_byte_range
 from app.pdf.streams import DecodeBudget
 
 _HEADER = b"%PDF-"
@@ -38,10 +41,14 @@ def inspect_pdf(
     with _open_without_repair(path) as pdf:
         try:
             _require_size_within(pdf, limits)
-            _require_no_structural_repair(pdf, path)
-            _require_strict_pyhanko_parse(path)
-            scan_document(pdf, DecodeBudget(limits), allow_signatures=allow_signatures)
+            _require_no_repair(pdf, path, "had to repair the file")
+            _require_strict_pyhanko_parse(path, limits, allow_signatures=allow_signatures)
+            scan_document(pdf, DecodeBudget(limits), limits, allow_signatures=allow_signatures)
+            check_form_tree(pdf, limits)
             pages = tuple(page_geometry(page.obj) for page in pdf.pages)
+            # Every object has been read by now: anything qpdf mended on the way (a stream
+            # /Length that is off, data nested past its limit) is refused too.
+            _require_no_repair(pdf, path, "had to mend an object while reading it")
         except pikepdf.PdfError as exc:  # qpdf resolves objects lazily, so errors surface late
             raise_if_out_of_memory(exc)
             raise PdfRejected("damaged", _qpdf_reason(exc, path)) from None
@@ -91,35 +98,43 @@ def _require_size_within(pdf: pikepdf.Pdf, limits: GateLimits) -> None:
         raise PdfRejected("damaged", "the file has no pages")
 
 
-def _require_no_structural_repair(pdf: pikepdf.Pdf, path: pathlib.Path) -> None:
-    """qpdf still mends some things with recovery off (a page without a MediaBox becomes Letter,
-    a broken page tree is rebuilt) and only warns. Opening and listing the pages must go clean.
-
-    Warnings that qpdf raises later, while single objects are read (a stream /Length that is
-    off, say), are tolerated: viewers and pyHanko tolerate them too.
+def _require_no_repair(pdf: pikepdf.Pdf, path: pathlib.Path, what: str) -> None:
+    """qpdf still mends some things with recovery off, and only warns: at opening, a page
+    without a MediaBox becomes Letter and a broken page tree is rebuilt; while reading objects,
+    a stream whose /Length is wrong is measured up to its endstream keyword instead, and data
+    nested too deep is dropped. pyHanko does neither the same way, and a signature over bytes
+    the two parsers read differently does not validate: every warning refuses the file.
     """
     warnings = pdf.get_warnings()
-    if warnings:
-        message = str(warnings[0]).replace(str(path), "").lstrip(":, ")
-        raise PdfRejected("damaged", f"qpdf had to repair the file: {message}")
+    if not warnings:
+        return
+    message = str(warnings[0]).replace(str(path), "").lstrip(":, ")
+    if "limits error" in message:  # qpdf's own caps (nesting, sizes): a hostile shape
+        raise PdfRejected("too_complex", f"qpdf {what}: {message}")
+    raise PdfRejected("damaged", f"qpdf {what}: {message}")
 
 
 def _too_many_pages(count: int, limits: GateLimits) -> PdfRejected:
     return PdfRejected("too_many_pages", f"the file has {count} pages (at most {limits.max_pages})")
 
 
-def _require_strict_pyhanko_parse(path: pathlib.Path) -> None:
-    with path.open("rb") as file:
-        try:
-            reader = PdfFileReader(file, strict=True)
-            reader.root["/Pages"]  # resolves the catalog and the page tree root
-        except MemoryError:
-            raise
-        except Exception as exc:
-            # Whatever pyHanko raises on this file, it would raise again when signing it.
-            raise PdfRejected(
-                "damaged", f"pyHanko's strict reader refused the file: {exc}"
-            ) from None
+def _require_strict_pyhanko_parse(
+    path: pathlib.Path, limits: GateLimits, *, allow_signatures: bool
+) -> None:
+    """pyHanko's strict reader opens the file, and its revisions are within limits (and
+    unsigned, unless allowed); and, unless allowed, no signature hides in its bytes."""
+    data = path.read_bytes()
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=True)
+        reader.root["/Pages"]  # resolves the catalog and the page tree root
+        check_revisions(reader, limits, allow_signatures=allow_signatures)
+    except (MemoryError, PdfRejected):
+        raise
+    except Exception as exc:
+        # Whatever pyHanko raises on this file, it would raise again when signing it.
+        raise PdfRejected("damaged", f"pyHanko's strict reader refused the file: {exc}") from None
+    if not allow_signatures:
+        require_no_byte_range(data)
 
 
 def _qpdf_reason(exc: pikepdf.PdfError, path: pathlib.Path) -> str:

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
-from pyhanko.pdf_utils.generic import DictionaryObject
+from pyhanko.pdf_utils.generic import ArrayObject, DictionaryObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.rw_common import PdfHandler
@@ -47,10 +47,12 @@ from app.signing.appearance import CachetStampStyle, StampLook
 from app.signing.timestamping import tsa_unavailable
 
 __all__ = [
+    "CERTIFICATION_FIELD",
     "SEAL_FIELD",
     "ArchiveTimestamp",
     "FieldAlreadySigned",
     "FieldMissing",
+    "FieldNameTaken",
     "FieldSpec",
     "SealLike",
     "SignatureOrder",
@@ -98,6 +100,18 @@ class FieldAlreadySigned(RuntimeError):
         self.field_name = field_name
 
 
+class FieldNameTaken(ValueError):
+    """The PDF already has a form field by a name Cachet is about to give one of its own:
+    pyHanko would refuse to add it, or, with certification, fill the field it found."""
+
+    def __init__(self, field_name: str) -> None:
+        super().__init__(field_name)  # the only argument: the error survives pickling
+        self.field_name = field_name
+
+    def __str__(self) -> str:
+        return f"the PDF already has a form field named {self.field_name!r}"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """An empty signature field to create; `box` is (llx, lly, urx, ury) in PDF user space.
@@ -128,14 +142,65 @@ class SignatureOrder:
 # --- fields -----------------------------------------------------------------------------
 
 
-def add_signature_fields(source: Path, target: Path, fields: Sequence[FieldSpec]) -> None:
+def add_signature_fields(
+    source: Path, target: Path, fields: Sequence[FieldSpec], reserved: Sequence[str] = ()
+) -> None:
     """All fields in one incremental update, before any signature: pyHanko's diff policy
-    rejects fields added after a certification signature."""
-    with source.open("rb") as pdf_in, _replacing(target) as pdf_out:
+    rejects fields added after a certification signature.
+
+    Raises FieldNameTaken, before writing anything, if the PDF already has a field named like
+    one of `fields` or one of the `reserved` names (fields that a later step creates)."""
+    with source.open("rb") as pdf_in:
         writer = IncrementalPdfFileWriter(pdf_in)
-        for spec in fields:
-            append_signature_field(writer, _sig_field_spec(spec))
-        writer.write(pdf_out)  # type: ignore[no-untyped-call]
+        taken = form_field_names(writer)
+        for name in [*(spec.name for spec in fields), *reserved]:
+            if name in taken:
+                raise FieldNameTaken(name)
+        with _replacing(target) as pdf_out:
+            for spec in fields:
+                append_signature_field(writer, _sig_field_spec(spec))
+            _put_first(writer, len(fields))
+            writer.write(pdf_out)  # type: ignore[no-untyped-call]
+
+
+def _put_first(writer: IncrementalPdfFileWriter, count: int) -> None:
+    """Move the `count` fields just appended to the front of /Fields. pyHanko looks a field up
+    by walking /Fields in order, resolving each entry: every signature of a file with a large
+    form would otherwise parse all of the form's fields first, in the service's process."""
+    top = writer.root["/AcroForm"]["/Fields"]
+    entries = list(top)  # the references themselves: indexing would resolve them
+    if count < len(entries):
+        top[:] = [*entries[-count:], *entries[:-count]]
+
+
+def form_field_names(handler: PdfHandler) -> frozenset[str]:
+    """The fully qualified names of every field of the form (of any type), parents included:
+    each is a name a new field cannot take. Walked once per node, loops or not."""
+    try:
+        top = handler.root["/AcroForm"]["/Fields"]
+    except KeyError:
+        return frozenset()
+    names: set[str] = set()
+    seen: set[object] = set()
+    pending = [(entry, "") for entry in _field_list(top)]
+    while pending:
+        entry, parent = pending.pop()
+        reference = getattr(entry, "reference", None)  # None: a direct dictionary
+        if reference is not None:
+            if reference in seen:
+                continue
+            seen.add(reference)
+        node = entry.get_object()
+        if not isinstance(node, DictionaryObject) or "/T" not in node:
+            continue  # a widget, not a field
+        name = f"{parent}.{node['/T']}" if parent else str(node["/T"])
+        names.add(name)
+        pending.extend((kid, name) for kid in _field_list(node.get("/Kids")))
+    return frozenset(names)
+
+
+def _field_list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, ArrayObject) else []
 
 
 def _sig_field_spec(spec: FieldSpec) -> SigFieldSpec:

@@ -11,7 +11,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -118,7 +118,11 @@ def open_action_goto() -> bytes:
 
 
 def uri_link() -> bytes:
-    action = pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String("https://example.com/"))
+    return uri_link_to("https://example.com/")
+
+
+def uri_link_to(uri: str) -> bytes:
+    action = pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String(uri))
     return _with_annotation(Subtype=Name.Link, A=action)
 
 
@@ -200,12 +204,14 @@ def _with_annotation(**entries: Any) -> bytes:
     return _edited(edit)
 
 
-def _signature_widget(pdf: pikepdf.Pdf, **entries: Any) -> pikepdf.Object:
+def _signature_widget(
+    pdf: pikepdf.Pdf, *, name: str = "Signature1", field_type: str = "/Sig", **entries: Any
+) -> pikepdf.Object:
     widget = pikepdf.Dictionary(
         Type=Name.Annot,
         Subtype=Name.Widget,
-        FT=Name.Sig,
-        T=pikepdf.String("Signature1"),
+        FT=Name(field_type),
+        T=pikepdf.String(name),
         Rect=[0, 0, 0, 0],
         F=132,
         P=pdf.pages[0].obj,
@@ -423,6 +429,438 @@ def signed_by_pyhanko() -> bytes:
     )
     data: bytes = signed.getvalue()
     return data
+
+
+# --- scripts in every form (issue 10) ----------------------------------------------------------
+
+
+def _script_stream(pdf: pikepdf.Pdf, code: bytes = b"app.alert('hi');") -> pikepdf.Stream:
+    return pdf.make_stream(code)
+
+
+def _script(pdf: pikepdf.Pdf, as_stream: bool, **entries: Any) -> pikepdf.Dictionary:
+    """An action dictionary whose /JS is a string or a stream, with whatever else it is given."""
+    script = _script_stream(pdf) if as_stream else pikepdf.String("app.alert('hi');")
+    return pikepdf.Dictionary(JS=script, **entries)
+
+
+def _with_link_action(action: Callable[[pikepdf.Pdf], pikepdf.Object]) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        link = pikepdf.Dictionary(
+            Type=Name.Annot, Subtype=Name.Link, Rect=[72, 72, 200, 100], A=action(pdf)
+        )
+        _first_page(pdf).Annots = pikepdf.Array([pdf.make_indirect(link)])
+
+    return _edited(edit)
+
+
+def javascript_stream_action() -> bytes:
+    """/S /JavaScript with the script in a stream."""
+    return _with_link_action(lambda pdf: _script(pdf, True, S=Name.JavaScript))
+
+
+def bare_javascript_stream() -> bytes:
+    """A /JS stream with no action type at all."""
+    return _with_link_action(lambda pdf: _script(pdf, True))
+
+
+def rendition_javascript(as_stream: bool) -> bytes:
+    """A /Rendition action runs its /JS (ISO 32000 12.6.4.13), string or stream."""
+    return _with_link_action(
+        lambda pdf: _script(pdf, as_stream, S=Name.Rendition, OP=0, AN=_first_page(pdf))
+    )
+
+
+def javascript_at_end_of_next_chain(length: int, *, as_stream: bool, looping: bool) -> bytes:
+    """A link's harmless URI action, followed through /Next by `length` more indirect URI
+    actions and then a script (a /Rendition, or a bare /JS); `looping` sends the script's own
+    /Next back to the head of the chain."""
+
+    def action(pdf: pikepdf.Pdf) -> pikepdf.Object:
+        script = pdf.make_indirect(_script(pdf, as_stream, S=Name.Rendition, OP=0))
+        head = script
+        for _ in range(length):
+            head = pdf.make_indirect(_uri_action(Next=head))
+        if looping:
+            script.Next = head
+        return head
+
+    return _with_link_action(action)
+
+
+def javascript_under_array_next() -> bytes:
+    """/Next may be an array of actions; the script is the second one, with no action type."""
+    return _with_link_action(
+        lambda pdf: _uri_action(Next=pikepdf.Array([_uri_action(), _script(pdf, True)]))
+    )
+
+
+def javascript_nested_next_chain(depth: int) -> bytes:
+    """`depth` URI actions nested directly in one another through /Next, then /S /JavaScript.
+
+    Past 500 levels qpdf drops the rest of the object with a warning, script and all, and
+    pyHanko's parser exhausts Python's recursion; viewers read it whole."""
+    inner = b"<< /S /JavaScript /JS (app.alert(1)) >>"
+    for _ in range(depth):
+        inner = b"<< /S /URI /URI (https://example.com/) /Next " + inner + b" >>"
+    placeholder = b"(NESTED-NEXT-CHAIN)"
+    data = _with_link_action(lambda pdf: _uri_action(Next=pikepdf.String(placeholder[1:-1])))
+    return rebuild_xref(data.replace(placeholder, inner))
+
+
+def _uri_action(**entries: Any) -> pikepdf.Dictionary:
+    return pikepdf.Dictionary(S=Name.URI, URI=pikepdf.String("https://example.com/"), **entries)
+
+
+def page_open_script(as_stream: bool) -> bytes:
+    """A page's /AA: a bare script on page open, no action type."""
+    return _edited(
+        lambda pdf: _first_page(pdf).__setitem__(
+            "/AA", pikepdf.Dictionary(O=_script(pdf, as_stream))
+        )
+    )
+
+
+def field_format_script(as_stream: bool) -> bytes:
+    """A text field's /AA: on focus, a typeless action whose /Next (indirect) is the script."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        script = pdf.make_indirect(_script(pdf, as_stream))
+        field = _text_field(pdf, "Name", AA=pikepdf.Dictionary(Fo=pikepdf.Dictionary(Next=script)))
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]))
+
+    return _edited(edit)
+
+
+def annotation_enter_script(as_stream: bool) -> bytes:
+    """A square annotation's /AA: on mouse enter, an indirect /Rendition with a script."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        rendition = pdf.make_indirect(_script(pdf, as_stream, S=Name.Rendition, OP=0))
+        annotation = pikepdf.Dictionary(
+            Type=Name.Annot,
+            Subtype=Name.Square,
+            Rect=[72, 72, 200, 100],
+            AA=pikepdf.Dictionary(E=rendition),
+        )
+        _first_page(pdf).Annots = pikepdf.Array([pdf.make_indirect(annotation)])
+
+    return _edited(edit)
+
+
+def image_resource_named_js() -> bytes:
+    """Resource names are arbitrary: an image called /JS is still only an image."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        image = pdf.make_stream(b"\xff\x00\x00" * 4)
+        image.Type, image.Subtype = Name.XObject, Name.Image
+        image.Width = image.Height = 2
+        image.ColorSpace, image.BitsPerComponent = Name.DeviceRGB, 8
+        page = _first_page(pdf)
+        page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(JS=image))
+        page.Contents = pdf.make_stream(b"q 100 0 0 100 72 72 cm /JS Do Q\n")
+
+    return _edited(edit)
+
+
+def _text_field(pdf: pikepdf.Pdf, name: str, **entries: Any) -> pikepdf.Object:
+    widget = pikepdf.Dictionary(
+        Type=Name.Annot,
+        Subtype=Name.Widget,
+        FT=Name.Tx,
+        T=pikepdf.String(name),
+        Rect=[72, 700, 272, 720],
+        P=_first_page(pdf),
+        **entries,
+    )
+    field = pdf.make_indirect(widget)
+    page = _first_page(pdf)
+    page.Annots = pikepdf.Array([*page.get("/Annots", pikepdf.Array()), field])
+    return field
+
+
+# --- objects nested too deep --------------------------------------------------------------------
+
+
+def deeply_nested(levels: int) -> bytes:
+    """An object the catalog refers to: a dictionary holding arrays, `levels` in all."""
+    placeholder = b"(NESTED-ARRAYS)"
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        filler = pikepdf.Dictionary(Deep=pikepdf.String(placeholder[1:-1]))
+        pdf.Root.Filler = pdf.make_indirect(filler)
+
+    arrays = levels - 1
+    return rebuild_xref(_edited(edit).replace(placeholder, b"[" * arrays + b"0" + b"]" * arrays))
+
+
+# --- stream lengths -----------------------------------------------------------------------------
+
+
+def wrong_stream_length(delta: int) -> bytes:
+    """The page's content stream declares `delta` bytes more (or fewer) than it holds."""
+    content = b"0 0 1 rg 72 72 200 100 re f\n" * 20
+    data = _with_content(content, [])
+    declared = b"/Length %d >>\nstream\n" % len(content)
+    assert declared in data
+    return rebuild_xref(data.replace(declared, b"/Length %d >>\nstream\n" % (len(content) + delta)))
+
+
+# --- form field trees ---------------------------------------------------------------------------
+
+
+def _with_form(build: Callable[[pikepdf.Pdf], list[pikepdf.Object]]) -> bytes:
+    def edit(pdf: pikepdf.Pdf) -> None:
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array(build(pdf)))
+
+    return _edited(edit)
+
+
+def _parent_field(pdf: pikepdf.Pdf, name: str, kids: list[pikepdf.Object]) -> pikepdf.Object:
+    return pdf.make_indirect(
+        pikepdf.Dictionary(T=pikepdf.String(name), FT=Name.Tx, Kids=pikepdf.Array(kids))
+    )
+
+
+def form_kids_loop(levels: int = 3) -> bytes:
+    """A chain of parent fields whose deepest /Kids points back at the top one."""
+
+    def build(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+        top = _parent_field(pdf, "top", [])
+        node = top
+        for level in range(levels):
+            child = _parent_field(pdf, f"level{level}", [])
+            node.Kids.append(child)
+            node = child
+        node.Kids.append(top)
+        return [top]
+
+    return _with_form(build)
+
+
+def form_field_with_two_parents(levels: int = 20) -> bytes:
+    """Each level's /Kids names the next field twice: no loop, but 2**levels paths."""
+
+    def build(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+        node = _text_field(pdf, "leaf")
+        for level in range(levels):
+            node = _parent_field(pdf, f"l{level}", [node, node])
+        return [node]
+
+    return _with_form(build)
+
+
+def form_nested(levels: int) -> bytes:
+    """A single field at the bottom of `levels` parent fields."""
+
+    def build(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
+        node = _text_field(pdf, "leaf")
+        for level in range(levels - 1):
+            node = _parent_field(pdf, f"l{level}", [node])
+        return [node]
+
+    return _with_form(build)
+
+
+def form_fields(count: int, *, pages: int = 1) -> bytes:
+    """`count` text fields, each its own widget, spread over the pages in turn."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        page_list = [page.obj for page in pdf.pages]
+        annotations: list[list[pikepdf.Object]] = [[] for _ in page_list]
+        fields_ = []
+        for index in range(count):
+            page = index % len(page_list)
+            widget = pikepdf.Dictionary(
+                Type=Name.Annot,
+                Subtype=Name.Widget,
+                FT=Name.Tx,
+                T=pikepdf.String(f"field{index}"),
+                Rect=[72, 72, 90, 80],
+                P=page_list[page],
+            )
+            field = pdf.make_indirect(widget)
+            annotations[page].append(field)
+            fields_.append(field)
+        for page_obj, annots in zip(page_list, annotations, strict=True):
+            if annots:
+                page_obj.Annots = pikepdf.Array(annots)
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array(fields_))
+
+    return _edited(edit, pages)
+
+
+def form_direct_field() -> bytes:
+    """/Fields holds a field dictionary itself instead of a reference to it."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        field = pikepdf.Dictionary(FT=Name.Tx, T=pikepdf.String("inline"))
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]))
+
+    return _edited(edit)
+
+
+def acro_form_not_a_dictionary() -> bytes:
+    return _edited(lambda pdf: pdf.Root.__setitem__("/AcroForm", pikepdf.Array()))
+
+
+def annotations_not_an_array() -> bytes:
+    return _edited(lambda pdf: _first_page(pdf).__setitem__("/Annots", pikepdf.Dictionary()))
+
+
+def with_form_field(name: str, field_type: str = "/Sig") -> bytes:
+    """One empty form field (a signature field by default) called `name`, on page 1."""
+
+    def edit(pdf: pikepdf.Pdf) -> None:
+        field = _signature_widget(pdf, name=name, field_type=field_type)
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]))
+
+    return _edited(edit)
+
+
+def form_field_names(data: bytes) -> set[str]:
+    """The fully qualified names of a PDF's form fields, as pikepdf reads them."""
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        return {field.fully_qualified_name for field in pdf.acroform.fields}
+
+
+def top_field_names(data: bytes) -> list[str]:
+    """The /T of each entry of /AcroForm /Fields, in order."""
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        return [str(field.T) for field in pdf.Root.AcroForm.Fields]
+
+
+# --- earlier revisions --------------------------------------------------------------------------
+
+
+def signed_then_freed() -> bytes:
+    """Signed by pyHanko, then an incremental update frees the signature field and its value,
+    and rewrites the catalog without the form and the page without the widget: qpdf's view of
+    the last revision shows no signature at all."""
+    signed = signed_by_pyhanko()
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        page = _first_page(pdf)
+        widget = page.Annots[0]
+        value = widget.V
+        catalog = pdf.Root
+        replaced = {
+            catalog.objgen[0]: _without(catalog, "/AcroForm", "/Perms"),
+            page.objgen[0]: _without(page, "/Annots"),
+        }
+        freed = [widget.objgen[0], value.objgen[0]]
+        size, root = int(pdf.trailer.Size), catalog.objgen[0]
+    return append_update(signed, replaced, freed=freed, size=size, root=root)
+
+
+def signed_then_overwritten() -> bytes:
+    """As signed_then_freed, but the signature value is redefined as null and the field as a
+    plain text field, instead of being freed."""
+    signed = signed_by_pyhanko()
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        page = _first_page(pdf)
+        widget = page.Annots[0]
+        catalog = pdf.Root
+        replaced = {
+            catalog.objgen[0]: _without(catalog, "/AcroForm", "/Perms"),
+            page.objgen[0]: _without(page, "/Annots"),
+            widget.objgen[0]: b"<< /FT /Tx /T (Renamed) >>",
+            widget.V.objgen[0]: b"null",
+        }
+        size, root = int(pdf.trailer.Size), catalog.objgen[0]
+    return append_update(signed, replaced, size=size, root=root)
+
+
+def signed_then_unchained() -> bytes:
+    """Signed by pyHanko, then a new last section that lists every object but the signature's
+    and has no /Prev: neither qpdf nor pyHanko sees more than one revision; the signed one
+    is only bytes in the file."""
+    signed = signed_by_pyhanko()
+    with pikepdf.open(io.BytesIO(signed)) as pdf:
+        page = _first_page(pdf)
+        widget = page.Annots[0]
+        hidden = {widget.objgen[0], widget.V.objgen[0]}
+        catalog = pdf.Root
+        replaced = {
+            catalog.objgen[0]: _without(catalog, "/AcroForm", "/Perms"),
+            page.objgen[0]: _without(page, "/Annots"),
+        }
+        keep = {
+            number: entry.offset
+            for (number, _), entry in pdf.get_xref_table().items()
+            if entry.offset is not None and number not in hidden | replaced.keys()
+        }
+        size, root = int(pdf.trailer.Size), catalog.objgen[0]
+    return append_update(signed, replaced, size=size, root=root, unchained_keep=keep)
+
+
+def updated_incrementally(revisions: int) -> bytes:
+    """`revisions` - 1 incremental updates, each rewriting the (unchanged) catalog."""
+    data = plain_a4()
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        root, size = pdf.Root.objgen[0], int(pdf.trailer.Size)
+        catalog = _without(pdf.Root)
+    for _ in range(revisions - 1):
+        data = append_update(data, {root: catalog}, size=size, root=root)
+    return data
+
+
+def _without(obj: pikepdf.Object, *keys: str) -> bytes:
+    copy = pikepdf.Dictionary({key: value for key, value in obj.items() if key not in keys})
+    return bytes(copy.unparse(resolved=False))
+
+
+# --- raw bytes: what qpdf would not write -------------------------------------------------------
+
+_OBJECT_HEADER = re.compile(rb"(?:^|\n)(\d+) 0 obj\b")
+
+
+def rebuild_xref(data: bytes) -> bytes:
+    """A single-revision file whose object bytes were edited: its cross-reference table and
+    startxref recomputed from where each "n 0 obj" now starts (qpdf writes no object streams
+    here, and the edits put no such text inside a stream)."""
+    body_end = data.rindex(b"\nxref\n") + 1
+    trailer = data[data.index(b"trailer", body_end) : data.rindex(b"startxref")]
+    offsets = {
+        int(match[1]): match.start(1) for match in _OBJECT_HEADER.finditer(data, 0, body_end)
+    }
+    count = max(offsets) + 1
+    table = [b"xref\n0 %d\n" % count, b"0000000000 65535 f \n"]
+    table += [b"%010d 00000 n \n" % offsets[number] for number in range(1, count)]
+    return data[:body_end] + b"".join(table) + trailer + b"startxref\n%d\n%%%%EOF\n" % body_end
+
+
+def append_update(
+    data: bytes,
+    objects: dict[int, bytes],
+    *,
+    size: int,
+    root: int,
+    freed: Sequence[int] = (),
+    unchained_keep: dict[int, int] | None = None,
+) -> bytes:
+    """An incremental update: new generation-0 bodies for `objects`, `freed` marked free (the
+    next generation being 1), a classic xref section chained to the previous one by /Prev.
+
+    With `unchained_keep` (object number -> offset of the body to keep), the section lists
+    those and the new bodies only, and has no /Prev: the earlier revisions drop out of every
+    cross-reference chain, though their bytes stay in the file."""
+    out = bytearray(data if data.endswith(b"\n") else data + b"\n")
+    entries: dict[int, bytes] = {}
+    for number, offset in (unchained_keep or {}).items():
+        entries[number] = b"%010d 00000 n \n" % offset
+    for number, body in sorted(objects.items()):
+        entries[number] = b"%010d 00000 n \n" % len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    for number in freed:
+        entries[number] = b"0000000000 00001 f \n"
+    xref = len(out)
+    out += b"xref\n0 1\n0000000000 65535 f \n"
+    for number, entry in sorted(entries.items()):
+        out += b"%d 1\n%s" % (number, entry)
+    chain = b"" if unchained_keep is not None else b" /Prev %d" % _startxref_offset(data)
+    out += b"trailer\n<< /Size %d /Root %d 0 R%s >>\n" % (size, root, chain)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
 
 
 # --- size limits and bombs ---------------------------------------------------------------------

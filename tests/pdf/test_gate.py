@@ -10,12 +10,18 @@ from decimal import Decimal
 
 import pytest
 
+from app.config import Settings
+from app.main import gate_limits
 from app.pdf.gate import GateLimits, PageGeometry, PdfGate, PdfInfo, PdfRejected, inspect_pdf
-from tests.pdf import corpus
+from tests.pdf import corpus, trust
 
 MIB = corpus.MIB
 DEFAULT = GateLimits()
 SMALL_STREAMS = GateLimits(max_stream_bytes=1 * MIB, max_total_decoded_bytes=3 * MIB)
+FIELDS_10 = GateLimits(max_form_fields=10)
+DEPTH_4 = GateLimits(max_form_depth=4)
+NESTING_4 = GateLimits(max_nesting_depth=4)
+REVISIONS_4 = GateLimits(max_revisions=4)
 A4_PAGE = PageGeometry(width=595.28, height=841.89, rotation=0, crop_box=(0, 0, 595.28, 841.89))
 A4_LANDSCAPE = PageGeometry(841.89, 595.28, 90, (0, 0, 595.28, 841.89))
 
@@ -89,6 +95,21 @@ REJECTED: list[tuple[str, Callable[[], bytes], GateLimits, str]] = [
     ),
 ]
 
+REJECTED += [(name, build, DEFAULT, code) for name, build, code in trust.REFUSED]
+REJECTED += [
+    ("150,000 fields", lambda: corpus.form_fields(150_000), DEFAULT, "too_complex"),
+    ("11 fields, 10 allowed", lambda: corpus.form_fields(11), FIELDS_10, "too_complex"),
+    ("form 5 levels, 4 allowed", lambda: corpus.form_nested(5), DEPTH_4, "too_complex"),
+    ("5 levels, 4 allowed", lambda: corpus.deeply_nested(5), NESTING_4, "too_complex"),
+    ("5 revisions, 4 allowed", lambda: corpus.updated_incrementally(5), REVISIONS_4, "too_complex"),
+    (
+        "revisions over the object cap",
+        lambda: corpus.updated_incrementally(40),
+        GateLimits(max_objects=40),
+        "too_many_objects",
+    ),
+]
+
 
 @pytest.mark.parametrize(
     ("build", "limits", "code"),
@@ -159,6 +180,7 @@ ACCEPTED: list[tuple[str, Callable[[], bytes], PdfInfo]] = [
     ("16 chained filters", lambda: corpus.long_filter_chain(16), one_page(A4_PAGE)),
     ("flate 60 MiB", lambda: corpus.flate_bomb(60 * MIB), one_page(A4_PAGE)),
 ]
+ACCEPTED += [(name, build, one_page(A4_PAGE)) for name, build in trust.STILL_ACCEPTED]
 
 
 @pytest.mark.parametrize(
@@ -169,6 +191,43 @@ def test_accepts_with_exact_geometry(
     tmp_path: pathlib.Path, build: Callable[[], bytes], expected: PdfInfo
 ) -> None:
     assert inspect_pdf(write(tmp_path, build()), DEFAULT) == expected
+
+
+@pytest.mark.parametrize(
+    ("build", "code"),
+    [
+        pytest.param(build, code, id=name)
+        for name, build, code in trust.REFUSED
+        if code != "already_signed"
+    ],
+)
+def test_allowing_signatures_lets_nothing_else_through(
+    tmp_path: pathlib.Path, build: Callable[[], bytes], code: str
+) -> None:
+    with pytest.raises(PdfRejected) as caught:
+        inspect_pdf(write(tmp_path, build()), DEFAULT, allow_signatures=True)
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "build",
+    [corpus.signed_then_freed, corpus.signed_then_overwritten, corpus.signed_then_unchained],
+)
+def test_signatures_in_earlier_revisions_pass_when_allowed(
+    tmp_path: pathlib.Path, build: Callable[[], bytes]
+) -> None:
+    assert inspect_pdf(write(tmp_path, build()), DEFAULT, allow_signatures=True) == one_page(
+        A4_PAGE
+    )
+
+
+def test_settings_reach_the_gate() -> None:
+    settings = Settings(
+        pdf_max_nesting_depth=10, pdf_max_form_fields=20, pdf_max_form_depth=3, pdf_max_revisions=4
+    )
+    limits = gate_limits(settings)
+    assert (limits.max_nesting_depth, limits.max_form_fields) == (10, 20)
+    assert (limits.max_form_depth, limits.max_revisions) == (3, 4)
 
 
 def test_page_cap_is_inclusive(tmp_path: pathlib.Path) -> None:
