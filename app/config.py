@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         description="PEM bundle of extra trusted roots (e.g. the TSA's) for validating signatures",
     )
 
+    tmp_max_age_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="temporary files (uploads, job scratch) unchanged for this long were left by "
+        "a killed process; removed at start and by the sweep",
+    )
+
     @field_validator("signing_url")
     @classmethod
     def _has_token_placeholder(cls, value: str | None) -> str | None:

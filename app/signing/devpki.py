@@ -8,7 +8,6 @@ service answers with a CRL freshly signed by the development root (see current_c
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from app.clock import system_now
+from app.files import write_private
 
 ORGANIZATION = "Cachet development PKI"
 ROOT_NAME = "Cachet Development Root CA - not for production"
@@ -119,12 +119,11 @@ def _write_identity(directory: Path, name: str, identity: Identity) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # 0600 from creation on: the key is never readable by others, not even for a moment.
-    fd = os.open(directory / f"{name}.key.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key_pem)
-    (directory / f"{name}.cert.pem").write_bytes(
-        identity.cert.public_bytes(serialization.Encoding.PEM)
+    # 0600 from creation on: the key is never readable by others, not even for a moment (and
+    # the certificates are private too, like every file under the data directory).
+    write_private(directory / f"{name}.key.pem", key_pem)
+    write_private(
+        directory / f"{name}.cert.pem", identity.cert.public_bytes(serialization.Encoding.PEM)
     )
 
 

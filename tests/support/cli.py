@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import IO, Any
 import asyncpg
 import httpx
 import psutil
+from sqlalchemy import make_url
+
+from app.db import ensure_database_exists
 
 CACHET = Path(sys.executable).parent / "cachet"
 
@@ -128,6 +132,29 @@ class Postmaster:
         )
         try:
             return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped afterwards: a `cachet` process that
+    runs jobs must not share its queue with the session's app (another data directory)."""
+    url = make_url(server_url).set(database=f"cachet_{uuid.uuid4().hex[:12]}")
+    rendered = url.render_as_string(hide_password=False)
+    await ensure_database_exists(rendered)
+    try:
+        yield rendered
+    finally:
+        conn = await asyncpg.connect(
+            host=url.host or url.query.get("host"),
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database="postgres",
+        )
+        try:
+            await conn.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
         finally:
             await conn.close()
 
