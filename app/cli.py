@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.server import server_options
 from app.config import Settings, get_settings
 from app.db import (
     create_engine,
@@ -39,14 +40,7 @@ from app.workflow.models import SignatureRequest
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-    )
+    uvicorn.run("app.main:create_app", factory=True, **server_options(settings))
 
 
 @asynccontextmanager

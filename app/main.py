@@ -27,6 +27,7 @@ from app.api import (
     webhooks,
     workflow,
 )
+from app.api.body_guard import BodyGuardMiddleware
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
@@ -75,7 +76,7 @@ def gate_limits(settings: Settings) -> GateLimits:
 
 async def start_runtime(settings: Settings) -> Runtime:
     private_folder(settings.data_dir)
-    secret_key = load_secret_key(settings)  # fail before anything starts if it is missing
+    secret_key = load_secret_key(settings)
     # Before the database too: a signing misconfiguration stops the start with its own message.
     seal = await anyio.to_thread.run_sync(load_seal, settings)
     # The stamp font takes ~2 s to prepare: overlap it with the database start.
@@ -183,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
+    # Outside the body limit, which reads JSON bodies before any route: its waits are bounded too.
+    app.add_middleware(BodyGuardMiddleware, timeout_seconds=settings.http_body_timeout_seconds)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
