@@ -47,6 +47,7 @@ from app.jobs.worker import Worker
 from app.migrations import upgrade_to_head
 from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
+from app.production import require_production_ready
 from app.runtime import Runtime
 from app.signing.keys import Seal, load_seal
 from app.signing.stamp_font import load_fonts
@@ -75,6 +76,7 @@ def gate_limits(settings: Settings) -> GateLimits:
 
 
 async def start_runtime(settings: Settings) -> Runtime:
+    require_production_ready(settings)  # `cachet serve` checked already; uvicorn alone did not
     private_folder(settings.data_dir)
     secret_key = load_secret_key(settings)
     # Before the database too: a signing misconfiguration stops the start with its own message.
@@ -102,6 +104,7 @@ async def start_runtime(settings: Settings) -> Runtime:
 
 async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
     """What `cachet worker` needs: the database it was given, no HTTP side."""
+    require_production_ready(settings)
     private_folder(settings.data_dir)
     secret_key = load_secret_key(settings)
     seal = await anyio.to_thread.run_sync(load_seal, settings)
