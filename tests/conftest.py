@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -118,3 +120,14 @@ def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPki]:
     pki = start_test_pki(tmp_path_factory.mktemp("test-pki"))
     yield pki
     pki.close()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A short directory under /tmp for `cachet` processes (a unix socket path in it must stay
+    under ~100 characters), removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="cachet-", dir="/tmp")).resolve()
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

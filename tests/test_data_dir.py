@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support import make_pdf
 from tests.support.cli import fresh_database, serving
@@ -23,15 +19,6 @@ from tests.support.polling import eventually
 from tests.workflow.signing_support import b64, signature_png
 
 SIGNER = "signer@example.com"
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="cachet-data-", dir="/tmp")).resolve()
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def leave_temp_files(data_dir: Path) -> None:

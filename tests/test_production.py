@@ -3,12 +3,9 @@ processes, each missing setting named, all of them at once, before anything star
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 import signal
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +13,8 @@ import pytest
 from app.production import REQUIREMENTS
 from app.runtime import Runtime
 from tests.signing.testpki import TestPki
-from tests.support.cli import (
-    CACHET,
-    cachet_env,
-    free_port,
-    fresh_database,
-    run_cachet,
-    serving,
-)
+from tests.support.cli import cachet_env, free_port, fresh_database, run_cachet, serving
+from tests.support.polling import wait_until
 from tests.support.sinks import MailSink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,15 +28,6 @@ REQUIRED = [
     "CACHET_TSA_URL",
 ]
 SEAL = ("signing_key_file", "signing_cert_file", "signing_chain_file")
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="cachet-prod-", dir="/tmp")).resolve()
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -130,26 +112,13 @@ async def test_a_complete_production_configuration_serves(
 async def test_a_complete_production_configuration_runs_a_worker(
     workdir: Path, complete: dict[str, str]
 ) -> None:
-    env = cachet_env(data_dir=str(workdir / "data"), **complete)
-    process = await asyncio.create_subprocess_exec(
-        str(CACHET),
-        "worker",
-        env=env,
-        cwd=workdir,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        assert process.stdout is not None
-        first = await asyncio.wait_for(process.stdout.readline(), 60)
-        assert first == b"cachet worker: running\n", first + await process.stdout.read()
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    async with serving(workdir / "data", log_name="worker", command="worker", **complete) as worker:
+        await wait_until(
+            lambda: "cachet worker: running" in worker.output(),
+            within=60,
+            what=lambda: f"worker not running:\n{worker.output()}",
+        )
+        assert await worker.stop(signal.SIGTERM) == 0, worker.output()
 
 
 async def test_other_commands_need_only_the_database(

@@ -154,7 +154,7 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
             database="postgres",
         )
         try:
-            await conn.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
         finally:
             await conn.close()
 
@@ -215,8 +215,11 @@ class ServeProcess:
 
 
 @asynccontextmanager
-async def serving(data_dir: Path, *, log_name: str, **settings: str) -> AsyncIterator[ServeProcess]:
-    """`cachet serve` on a free port with this data dir; SIGKILLed at exit if still running."""
+async def serving(
+    data_dir: Path, *, log_name: str, command: str = "serve", **settings: str
+) -> AsyncIterator[ServeProcess]:
+    """`cachet serve` (or another long-running command: `worker`) on a free port with this data
+    dir; SIGKILLed at exit if still running."""
     port = free_port()
     env = cachet_env(data_dir=str(data_dir), port=str(port), **settings)
     log_path = data_dir.parent / f"{log_name}.log"
@@ -224,7 +227,7 @@ async def serving(data_dir: Path, *, log_name: str, **settings: str) -> AsyncIte
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             str(CACHET),
-            "serve",
+            command,
             env=env,
             cwd=data_dir.parent,
             stdin=asyncio.subprocess.DEVNULL,
