@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.server import server_options
 from app.config import Settings, get_settings
 from app.crypto import SecretBox, load_secret_key
 from app.db import (
@@ -31,6 +32,7 @@ from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
 from app.main import start_worker_runtime, stop_runtime
 from app.migrations import upgrade_to_head
+from app.production import DATABASE, REQUIREMENTS, production_problems, refusal
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
 from app.worker import JOB_SPECS
@@ -42,14 +44,7 @@ from app.workflow.models import SignatureRequest
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-    )
+    uvicorn.run("app.main:create_app", factory=True, **server_options(settings))
 
 
 @asynccontextmanager
@@ -284,8 +279,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = get_settings()
-    if not settings.is_development and not settings.database_url:
-        print("cachet: CACHET_DATABASE_URL is required when CACHET_ENV=production", file=sys.stderr)
+    # The service itself needs every production setting; the other commands only the database.
+    needed = REQUIREMENTS if args.command in ("serve", "worker") else (DATABASE,)
+    problems = production_problems(settings, needed)
+    if problems:
+        print(f"cachet: {refusal(problems)}", file=sys.stderr)
         return 2
     if args.command == "serve":
         serve(settings)

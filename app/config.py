@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -202,6 +203,39 @@ class Settings(BaseSettings):
         "than its upload)",
     )
 
+    # Hardening of the HTTP edge, the data directory and the proxies believed (issue 10).
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a connection must deliver a request's line and headers within this; an "
+        "idle new connection is closed after it too",
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="longest wait for the next part of a request body; then 408 body_timeout "
+        "and the connection is closed",
+    )
+    http_keepalive_seconds: int = Field(
+        default=5, gt=0, description="an idle keep-alive connection is closed after this"
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="open connections at most; a request on a connection beyond it gets 503",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks (10.0.0.0/8) of the reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; default: none",
+    )
+    tmp_max_age_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="temporary files (uploads, job scratch) unchanged for this long were left by "
+        "a killed process; removed at start and by the sweep",
+    )
+
     @field_validator("signing_url")
     @classmethod
     def _has_token_placeholder(cls, value: str | None) -> str | None:
@@ -213,6 +247,13 @@ class Settings(BaseSettings):
     @classmethod
     def _is_schedule(cls, value: str) -> str:
         parse_durations(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _are_networks(cls, value: str) -> str:
+        for item in _comma_list(value):
+            ip_network(item, strict=False)  # ValueError names the item
         return value
 
     @property
@@ -236,6 +277,10 @@ class Settings(BaseSettings):
     @property
     def webhook_retry_delays(self) -> list[timedelta]:
         return parse_durations(self.webhook_retry_schedule)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _comma_list(self.trusted_proxies)
 
     @property
     def mail_dir(self) -> Path:
@@ -264,6 +309,10 @@ class Settings(BaseSettings):
     @property
     def pki_dir(self) -> Path:
         return self.data_dir / "pki"
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item for item in (part.strip() for part in text.split(",")) if item]
 
 
 @lru_cache

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -29,6 +27,7 @@ from app.api import (
     webhooks,
     workflow,
 )
+from app.api.body_guard import BodyGuardMiddleware
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
@@ -43,16 +42,18 @@ from app.db import (
     resolve_database_url,
 )
 from app.db import transaction as db_transaction
+from app.files import private_folder, write_private
 from app.jobs.worker import Worker
 from app.migrations import upgrade_to_head
 from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
+from app.production import require_production_ready
 from app.runtime import Runtime
 from app.signing.keys import Seal, load_seal
 from app.signing.stamp_font import load_fonts
 from app.storage.blobs import BlobStore
 from app.tenants.service import ensure_development_key
-from app.worker import JOB_SPECS
+from app.worker import JOB_SPECS, remove_stale_temp_files
 
 log = logging.getLogger("cachet")
 
@@ -79,8 +80,9 @@ def gate_limits(settings: Settings) -> GateLimits:
 
 
 async def start_runtime(settings: Settings) -> Runtime:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    secret_key = load_secret_key(settings)  # fail before anything starts if it is missing
+    require_production_ready(settings)  # `cachet serve` checked already; uvicorn alone did not
+    private_folder(settings.data_dir)
+    secret_key = load_secret_key(settings)
     # Before the database too: a signing misconfiguration stops the start with its own message.
     seal = await anyio.to_thread.run_sync(load_seal, settings)
     # The stamp font takes ~2 s to prepare: overlap it with the database start.
@@ -97,6 +99,7 @@ async def start_runtime(settings: Settings) -> Runtime:
             embedded.stop()
         raise
     runtime = _runtime(settings, url, engine, secret_key, embedded, seal)
+    await remove_stale_temp_files(runtime)
     # Gate workers import pikepdf and pyHanko (~0.5 s): pay it at start, not on the first upload.
     await runtime.pdf_gate.warm_up()
     await fonts  # else the first signature of the process would pay for it
@@ -105,12 +108,15 @@ async def start_runtime(settings: Settings) -> Runtime:
 
 async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
     """What `cachet worker` needs: the database it was given, no HTTP side."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    require_production_ready(settings)
+    private_folder(settings.data_dir)
     secret_key = load_secret_key(settings)
     seal = await anyio.to_thread.run_sync(load_seal, settings)
     await asyncio.to_thread(load_fonts)
     engine = create_engine(url, pool_size=settings.db_pool_size)
-    return _runtime(settings, url, engine, secret_key, None, seal)
+    runtime = _runtime(settings, url, engine, secret_key, None, seal)
+    await remove_stale_temp_files(runtime)
+    return runtime
 
 
 def _runtime(
@@ -152,16 +158,9 @@ async def provision_development_key(runtime: Runtime) -> None:
     async with db_transaction(runtime.sessions) as session:
         new_key = await ensure_development_key(session, known_key=known)
     if new_key is not None:
-        _write_private(key_file, new_key + "\n")
+        key_file.unlink(missing_ok=True)
+        write_private(key_file, (new_key + "\n").encode())
     log.warning("development API key (also in %s): %s", key_file, new_key or known)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Created 0600 from the start: never readable by others, not even for a moment."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -192,6 +191,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
+    # Outside the body limit, which reads JSON bodies before any route: its waits are bounded too.
+    app.add_middleware(BodyGuardMiddleware, timeout_seconds=settings.http_body_timeout_seconds)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)

@@ -29,9 +29,15 @@ def _e164(value: str) -> str:
 
 
 # Control characters have no place in names and identifiers (and PostgreSQL refuses NUL in
-# text); a message may keep its line breaks and tabs.
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
-NO_CONTROL_BUT_WHITESPACE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# text); a message may keep its line breaks and tabs. Nor do the bidirectional embeddings,
+# overrides and isolates (U+202A-U+202E, U+2066-U+2069): they reorder what follows them, so a
+# name shown in an email, the evidence PDF or a stamp could read differently from what was
+# typed ("Trojan Source"). The marks U+200E, U+200F and U+061C stay allowed: they change no
+# order beyond their own position, and right-to-left text needs them around digits and Latin.
+# Written as escapes, so the patterns in the OpenAPI document are plain ASCII.
+BIDI_CONTROLS = r"\u202a-\u202e\u2066-\u2069"
+NO_CONTROL_CHARACTERS = rf"^[^\x00-\x1f\x7f{BIDI_CONTROLS}]*$"
+NO_CONTROL_BUT_WHITESPACE = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{BIDI_CONTROLS}]*$"
 
 
 def one_line(min_length: int, max_length: int) -> StringConstraints:

@@ -5,7 +5,11 @@ Each package keeps its jobs in its own tasks.py; app/jobs runs whatever it is gi
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
+
+import anyio
 
 from app.jobs.worker import JobSpec
 from app.runtime import Runtime
@@ -24,13 +28,27 @@ from app.workflow.tasks import (
     sweep_due_envelopes,
 )
 
+log = logging.getLogger(__name__)
+
 SWEEP = "sweep"
 
 
 async def sweep(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """The periodic job: expiry and scheduled reminders, then stalled webhook endpoints."""
+    """The periodic job: expiry and scheduled reminders, stalled webhook endpoints, then the
+    temporary files of killed uploads and jobs."""
     await sweep_due_envelopes(runtime)
     await wake_stalled_endpoints(runtime)
+    await remove_stale_temp_files(runtime)
+
+
+async def remove_stale_temp_files(runtime: Runtime) -> None:
+    """Also run at start: a killed process never removes its temporary files itself."""
+    max_age = runtime.settings.tmp_max_age_seconds
+    removed = await anyio.to_thread.run_sync(
+        functools.partial(runtime.blobs.sweep_tmp, older_than_seconds=max_age)
+    )
+    if removed:
+        log.warning("removed %d temporary file(s) left by killed uploads or jobs", len(removed))
 
 
 JOB_SPECS: tuple[JobSpec[Runtime], ...] = (

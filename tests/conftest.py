@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.config import Environment, Settings
@@ -18,6 +18,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from tests.signing.testpki import TestPki, start_test_pki
 from tests.support import ApiClient
+from tests.support.http_server import serve_app
 from tests.support.sinks import MailSink, smtp_server
 
 
@@ -74,13 +75,6 @@ def settings(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
@@ -95,17 +89,11 @@ def runtime(app: FastAPI) -> Runtime:
 
 
 @pytest.fixture(scope="session")
-async def base_url(app: FastAPI) -> AsyncIterator[str]:
-    """The app behind a real uvicorn on loopback: tests speak real HTTP to it."""
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110  (uvicorn offers no start event)
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+async def base_url(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on loopback, with the options `cachet serve` gives it
+    (limits, no proxy believed): tests speak real HTTP to it."""
+    async with serve_app(app, settings) as url:
+        yield url
 
 
 @pytest.fixture
@@ -133,3 +121,14 @@ def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPki]:
     pki = start_test_pki(tmp_path_factory.mktemp("test-pki"))
     yield pki
     pki.close()
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A short directory under /tmp for `cachet` processes (a unix socket path in it must stay
+    under ~100 characters), removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="cachet-", dir="/tmp")).resolve()
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

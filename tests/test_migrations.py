@@ -5,43 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import anyio
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401
-from app.db import Base, ensure_database_exists
+from app.db import Base
 from app.migrations import downgrade_to_base, head_revision, is_model_table, upgrade_to_head
-
-SCRATCH = "cachet_migrations"
+from tests.support.cli import fresh_database
 
 
 @pytest.fixture
 async def scratch_url(postgres_url: str) -> AsyncIterator[str]:
-    url = make_url(postgres_url).set(database=SCRATCH)
-    rendered = url.render_as_string(hide_password=False)
-    await _drop(rendered)
-    await ensure_database_exists(rendered)
-    yield rendered
-    await _drop(rendered)
-
-
-async def _drop(url: str) -> None:
-    target = make_url(url)
-    conn = await asyncpg.connect(
-        user=target.username,
-        host=target.host or target.query.get("host"),
-        port=target.port,
-        database="postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with fresh_database(postgres_url) as url:
+        yield url
 
 
 async def _tables(url: str) -> set[str]:

@@ -155,8 +155,10 @@ def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
             if "requestBody" in operation:
-                # Any body can be unreadable (not JSON, not UTF-8): every such route may say 400.
+                # Any body can be unreadable (not JSON, not UTF-8): every such route may say 400;
+                # or stop arriving (api/body_guard.py): 408.
                 operation["responses"].setdefault("400", {"description": "Bad Request"})
+                operation["responses"].setdefault("408", {"description": "Request Timeout"})
             for status, response in operation.get("responses", {}).items():
                 if int(status) >= 400:
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem_ref}}

@@ -31,7 +31,7 @@ async def _check_url(runtime: Runtime, url: str) -> None:
     settings = runtime.settings
     try:
         await resolve_target(
-            url, allow_http=settings.is_development, allow_private=settings.is_development
+            url, allow_http=settings.is_development, allow_loopback=settings.is_development
         )
     except UnsafeUrl as refused:
         raise ValidationFailed.at("/url", str(refused), code=refused.code) from None

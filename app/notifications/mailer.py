@@ -31,6 +31,7 @@ import anyio
 
 from app.clock import system_now
 from app.config import Settings, SmtpSecurity
+from app.files import private_folder, write_private
 from app.notifications.content import SUBJECT_MAX_LENGTH, single_line
 
 NAME_MAX_LENGTH = 200
@@ -251,11 +252,11 @@ class DevMailbox:
 
     def _write(self, data: bytes) -> None:
         """Written under a dot name, then renamed: list() never sees half a message."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_folder(self.directory)
         message_id = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
         partial = self.directory / f".{message_id}.eml.part"
         try:
-            partial.write_bytes(data)
+            write_private(partial, data)  # its links are live: 0600 like every data file
             os.replace(partial, self.directory / f"{message_id}.eml")
         finally:
             partial.unlink(missing_ok=True)

@@ -32,6 +32,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from app.clock import system_now
+from app.files import write_private
 
 ORGANIZATION = "Cachet development PKI"
 ROOT_NAME = "Cachet Development Root CA - not for production"
@@ -213,7 +214,7 @@ def _reissue_leaves(pki: DevelopmentPki, urls: RevocationUrls) -> DevelopmentPki
     for name, identity in (("seal", seal), ("tsa", tsa)):
         target = pki.directory / f"{name}.cert.pem"
         staging = target.with_name(f".{target.name}.{os.getpid()}.new")
-        staging.write_bytes(identity.cert.public_bytes(serialization.Encoding.PEM))
+        write_private(staging, identity.cert.public_bytes(serialization.Encoding.PEM))
         os.replace(staging, target)
     return DevelopmentPki(pki.directory, root, seal, tsa)
 
@@ -224,12 +225,11 @@ def _write_identity(directory: Path, name: str, identity: Identity) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # 0600 from creation on: the key is never readable by others, not even for a moment.
-    fd = os.open(directory / f"{name}.key.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key_pem)
-    (directory / f"{name}.cert.pem").write_bytes(
-        identity.cert.public_bytes(serialization.Encoding.PEM)
+    # 0600 from creation on: the key is never readable by others, not even for a moment (and
+    # the certificates are private too, like every file under the data directory).
+    write_private(directory / f"{name}.key.pem", key_pem)
+    write_private(
+        directory / f"{name}.cert.pem", identity.cert.public_bytes(serialization.Encoding.PEM)
     )
 
 

@@ -9,10 +9,13 @@ import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+
+from app.files import make_private, private_folder
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -48,8 +51,8 @@ class BlobStore:
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
-        root.mkdir(parents=True, exist_ok=True)
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(root)
+        private_folder(tmp_dir)
 
     def path_of(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):
@@ -103,11 +106,25 @@ class BlobStore:
             # Refresh the mtime so the orphan sweep's grace period protects a re-used blob.
             os.utime(target)
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(target.parent)
         if not staged.durable:
             _fsync(staged.path)
+        # A library may have written it (pyHanko opens its own files): private before it lands.
+        make_private(staged.path)
         os.replace(staged.path, target)
         return target
+
+    def sweep_tmp(self, *, older_than_seconds: float) -> list[str]:
+        """Delete temporary files left by killed uploads and jobs: those unchanged for longer
+        than the grace period (a file being written has a fresh mtime)."""
+        cutoff = time.time() - older_than_seconds
+        removed = []
+        for path in self.tmp_dir.iterdir():
+            with suppress(FileNotFoundError):  # finished (renamed or removed) meanwhile
+                if path.is_file() and path.lstat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path.name)
+        return removed
 
     def sweep(self, referenced: Iterable[str], *, older_than_seconds: float) -> list[str]:
         """Delete blobs no document refers to, once they are older than the grace period."""

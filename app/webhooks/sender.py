@@ -79,7 +79,7 @@ async def attempt_delivery(
     *,
     timeout: float,  # noqa: ASYNC109  (a timeout is a result here, not an exception)
     allow_http: bool,
-    allow_private: bool,
+    allow_loopback: bool,
     allowed_ports: Collection[int] | None = None,
 ) -> AttemptResult:
     """Check and resolve `url` now (a refusal is a failed attempt), then post_pinned."""
@@ -89,7 +89,7 @@ async def attempt_delivery(
             target = await resolve_target(
                 url,
                 allow_http=allow_http,
-                allow_private=allow_private,
+                allow_loopback=allow_loopback,
                 allowed_ports=allowed_ports,
             )
     except UnsafeUrl as refused:

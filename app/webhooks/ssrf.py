@@ -1,4 +1,6 @@
-"""The SSRF guard: a customer's webhook URL may only lead to public addresses.
+"""The SSRF guard: a customer's webhook URL may only lead to public addresses; in development,
+to this machine's loopback as well (a receiver under test), never to a private network,
+link-local or shared address space, nor the cloud metadata service.
 
 It runs when an endpoint is registered and again before every attempt, because DNS answers
 change (rebinding). `resolve_target` returns every address the name resolves to, all checked;
@@ -10,7 +12,7 @@ UnsafeUrl.code
  ├── scheme_not_allowed   not https (http only when allowed, in development)
  ├── port_not_allowed     outside the caller's allowed ports
  ├── unresolvable_host    the name has no address
- └── address_not_allowed  one of its addresses is not public
+ └── address_not_allowed  one of its addresses is not public (nor loopback, when allowed)
 """
 
 from __future__ import annotations
@@ -74,20 +76,21 @@ async def resolve_target(
     url: str,
     *,
     allow_http: bool,
-    allow_private: bool,
+    allow_loopback: bool,
     allowed_ports: Collection[int] | None = None,
 ) -> Target:
-    """Check the URL, resolve its host, and refuse it if any address is not public."""
+    """Check the URL, resolve its host, and refuse it if any address is not public (or, when
+    allow_loopback, loopback)."""
     parsed = _parse(url, allow_http=allow_http, allowed_ports=allowed_ports)
     host = parsed.raw_host.decode("ascii")
     port = _port(parsed)
     addresses = await _resolve(host, port)
-    if not allow_private:
-        for address in addresses:
-            if not is_public_address(address):
-                raise UnsafeUrl(
-                    "address_not_allowed", f"{host} resolves to {address}, which is not public"
-                )
+    for address in addresses:
+        if not is_public_address(address) and not (allow_loopback and is_loopback(address)):
+            allowed = "public or loopback" if allow_loopback else "public"
+            raise UnsafeUrl(
+                "address_not_allowed", f"{host} resolves to {address}, which is not {allowed}"
+            )
     return Target(url=url, scheme=parsed.scheme, host=host, port=port, addresses=addresses)
 
 
@@ -99,6 +102,14 @@ def is_public_address(ip: IPAddress) -> bool:
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
         return False  # is_global says True for some of these (224.0.0.1, ::7f00:1)
     return ip.is_global and not any(ip in network for network in NOT_PUBLIC_NETWORKS)
+
+
+def is_loopback(ip: IPAddress) -> bool:
+    """127.0.0.0/8 and ::1, also written as IPv4-mapped IPv6 (::ffff:127.0.0.1): this machine.
+    Not NAT64 or 6to4 forms, which lead to a gateway's loopback rather than ours."""
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 def _parse(url: str, *, allow_http: bool, allowed_ports: Collection[int] | None) -> httpx.URL:

@@ -123,7 +123,7 @@ async def _attempt(
             delivery.body,
             timeout=settings.webhook_timeout_seconds,
             allow_http=settings.is_development,
-            allow_private=settings.is_development,
+            allow_loopback=settings.is_development,
         )
 
 

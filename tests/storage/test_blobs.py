@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -66,3 +67,36 @@ async def test_sweep_removes_only_old_unreferenced_blobs(store: BlobStore) -> No
 def test_path_of_refuses_what_is_not_a_digest(store: BlobStore) -> None:
     with pytest.raises(ValueError, match="SHA-256"):
         store.path_of("../../etc/passwd")
+
+
+def test_sweep_tmp_removes_only_files_unchanged_for_the_grace_period(store: BlobStore) -> None:
+    killed_upload = store.scratch_path("upload-")
+    killed_job = store.scratch_path("signed-")
+    arriving = store.scratch_path("upload-")
+    old = time.time() - 7200
+    for path in (killed_upload, killed_job):
+        os.utime(path, (old, old))
+
+    removed = store.sweep_tmp(older_than_seconds=3600)
+
+    assert sorted(removed) == sorted([killed_upload.name, killed_job.name])
+    assert [path.name for path in store.tmp_dir.iterdir()] == [arriving.name]
+
+
+def test_everything_the_store_creates_is_private(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "data" / "blobs", tmp_path / "data" / "tmp")
+    written_by_a_library = store.tmp_dir / "signed-by-pyhanko.pdf"
+    written_by_a_library.write_bytes(b"a new version")  # the process umask: 0644
+    written_by_a_library.chmod(0o644)
+
+    target = store.path_of(store.adopt(written_by_a_library))
+
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    for folder in (
+        tmp_path / "data",
+        store.root,
+        store.tmp_dir,
+        target.parent,
+        target.parent.parent,
+    ):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import IO, Any
 import asyncpg
 import httpx
 import psutil
+from sqlalchemy import make_url
+
+from app.db import ensure_database_exists
 
 CACHET = Path(sys.executable).parent / "cachet"
 
@@ -132,6 +136,29 @@ class Postmaster:
             await conn.close()
 
 
+@asynccontextmanager
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped afterwards: a `cachet` process that
+    runs jobs must not share its queue with the session's app (another data directory)."""
+    url = make_url(server_url).set(database=f"cachet_{uuid.uuid4().hex[:12]}")
+    rendered = url.render_as_string(hide_password=False)
+    await ensure_database_exists(rendered)
+    try:
+        yield rendered
+    finally:
+        conn = await asyncpg.connect(
+            host=url.host or url.query.get("host"),
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database="postgres",
+        )
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
 # --- `cachet serve` ------------------------------------------------------------------------------
 
 
@@ -188,8 +215,11 @@ class ServeProcess:
 
 
 @asynccontextmanager
-async def serving(data_dir: Path, *, log_name: str, **settings: str) -> AsyncIterator[ServeProcess]:
-    """`cachet serve` on a free port with this data dir; SIGKILLed at exit if still running."""
+async def serving(
+    data_dir: Path, *, log_name: str, command: str = "serve", **settings: str
+) -> AsyncIterator[ServeProcess]:
+    """`cachet serve` (or another long-running command: `worker`) on a free port with this data
+    dir; SIGKILLed at exit if still running."""
     port = free_port()
     env = cachet_env(data_dir=str(data_dir), port=str(port), **settings)
     log_path = data_dir.parent / f"{log_name}.log"
@@ -197,7 +227,7 @@ async def serving(data_dir: Path, *, log_name: str, **settings: str) -> AsyncIte
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             str(CACHET),
-            "serve",
+            command,
             env=env,
             cwd=data_dir.parent,
             stdin=asyncio.subprocess.DEVNULL,

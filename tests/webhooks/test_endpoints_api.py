@@ -110,6 +110,28 @@ async def test_a_url_that_cannot_be_delivered_to_is_refused(
     assert (await api.get(ENDPOINTS)).json()["data"] == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5/hook",
+        "http://192.168.1.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/hook",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:10.0.0.5]/hook",
+    ],
+)
+async def test_development_refuses_private_addresses_too(api: ApiClient, url: str) -> None:
+    """Loopback only: a developer's receiver, never the network around the machine."""
+    assert_url_problem(await api.post(ENDPOINTS, json={"url": url}), "address_not_allowed")
+    endpoint = await register(api, "http://127.0.0.1:9/hook")
+    refused = await api.patch(f"{ENDPOINTS}/{endpoint['id']}", json={"url": url})
+    assert_url_problem(refused, "address_not_allowed")
+    assert [e["url"] for e in (await api.get(ENDPOINTS)).json()["data"]] == [
+        "http://127.0.0.1:9/hook"
+    ]
+
+
 async def test_changing_the_url_is_checked_like_registering_it(api: ApiClient) -> None:
     endpoint = await register(api, "http://127.0.0.1:9/hook")
     refused = await api.patch(f"{ENDPOINTS}/{endpoint['id']}", json={"url": "ftp://x.example"})

@@ -327,10 +327,10 @@ async def test_attempt_delivery_refuses_a_private_address_before_connecting(
     headers = delivery_headers(SECRET, new_message_id(), int(time.time()), BODY)
 
     refused = await attempt_delivery(
-        client, url, headers, BODY, timeout=5, allow_http=True, allow_private=False
+        client, url, headers, BODY, timeout=5, allow_http=True, allow_loopback=False
     )
     allowed = await attempt_delivery(
-        client, url, headers, BODY, timeout=5, allow_http=True, allow_private=True
+        client, url, headers, BODY, timeout=5, allow_http=True, allow_loopback=True
     )
 
     assert refused.status_code is None

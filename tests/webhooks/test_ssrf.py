@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from app.webhooks.ssrf import UnsafeUrl, check_url_syntax, is_public_address, resolve_target
+from app.webhooks.ssrf import (
+    UnsafeUrl,
+    check_url_syntax,
+    is_loopback,
+    is_public_address,
+    resolve_target,
+)
 
 PUBLIC_V4 = "93.184.215.14"
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -89,7 +95,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> InstallResolver:
 )
 async def test_unsafe_urls_are_refused(url: str, code: str) -> None:
     with pytest.raises(UnsafeUrl) as refused:
-        await resolve_target(url, allow_http=True, allow_private=False)
+        await resolve_target(url, allow_http=True, allow_loopback=False)
     assert refused.value.code == code
 
 
@@ -120,17 +126,67 @@ def test_allowed_ports_when_given() -> None:
     assert refused.value.code == "port_not_allowed"
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/hook", "http://[::1]/", "http://10.0.0.5/"])
-async def test_private_addresses_are_allowed_in_development(url: str) -> None:
-    target = await resolve_target(url, allow_http=True, allow_private=True)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://127.8.9.10/",
+        "http://2130706433/",  # decimal 127.0.0.1
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback is still this machine
+    ],
+)
+async def test_loopback_is_allowed_in_development(url: str) -> None:
+    target = await resolve_target(url, allow_http=True, allow_loopback=True)
+    assert is_loopback(target.addresses[0])
     assert not is_public_address(target.addresses[0])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5/",
+        "http://172.16.0.1/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service
+        "http://169.254.0.1/",  # link-local
+        "http://100.64.1.1/",  # carrier-grade NAT
+        "http://100.127.255.254/",
+        "http://0.0.0.0/",  # reaches this machine on Linux, yet is not loopback
+        "http://[fe80::1]/",  # link-local
+        "http://[fc00::1]/",  # unique local
+        "http://[fd00:ec2::254]/",  # the metadata service over IPv6
+        "http://[::ffff:10.0.0.5]/",  # IPv4-mapped forms of each
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::ffff:100.64.1.1]/",
+        "http://[::ffff:192.168.1.1]/",
+        "http://[64:ff9b::7f00:1]/",  # NAT64 to 127.0.0.1: a gateway's loopback, not ours
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[::7f00:1]/",  # IPv4-compatible (deprecated), not loopback
+    ],
+)
+async def test_development_refuses_every_non_public_address_but_loopback(url: str) -> None:
+    with pytest.raises(UnsafeUrl) as refused:
+        await resolve_target(url, allow_http=True, allow_loopback=True)
+    assert refused.value.code == "address_not_allowed"
+    assert "public or loopback" in refused.value.detail
+
+
+async def test_a_name_with_one_private_address_is_refused_in_development(
+    fake_dns: InstallResolver,
+) -> None:
+    fake_dns(["127.0.0.1", "192.168.1.1"])
+    with pytest.raises(UnsafeUrl) as refused:
+        await resolve_target("http://dev.example/", allow_http=True, allow_loopback=True)
+    assert refused.value.code == "address_not_allowed"
+    assert "192.168.1.1" in refused.value.detail
 
 
 async def test_a_public_literal_needs_no_dns(fake_dns: InstallResolver) -> None:
     resolver = fake_dns()  # raises StopIteration if asked
 
     target = await resolve_target(
-        f"https://{PUBLIC_V4}/hook", allow_http=False, allow_private=False
+        f"https://{PUBLIC_V4}/hook", allow_http=False, allow_loopback=False
     )
 
     assert target.addresses == (IPv4Address(PUBLIC_V4),)
@@ -142,7 +198,7 @@ async def test_a_hostname_resolves_to_all_its_public_addresses(fake_dns: Install
     fake_dns([PUBLIC_V6, PUBLIC_V4, PUBLIC_V4])
     url = "https://Hooks.Example.COM:8443/cachet"
 
-    target = await resolve_target(url, allow_http=False, allow_private=False)
+    target = await resolve_target(url, allow_http=False, allow_loopback=False)
 
     assert target.url == url
     assert (target.host, target.port) == ("hooks.example.com", 8443)
@@ -152,7 +208,7 @@ async def test_a_hostname_resolves_to_all_its_public_addresses(fake_dns: Install
 async def test_an_idn_is_resolved_in_its_ascii_form(fake_dns: InstallResolver) -> None:
     resolver = fake_dns([PUBLIC_V4])
 
-    target = await resolve_target("https://bücher.example/", allow_http=False, allow_private=False)
+    target = await resolve_target("https://bücher.example/", allow_http=False, allow_loopback=False)
 
     assert resolver.hosts == ["xn--bcher-kva.example"]
     assert target.host == "xn--bcher-kva.example"
@@ -161,7 +217,7 @@ async def test_an_idn_is_resolved_in_its_ascii_form(fake_dns: InstallResolver) -
 async def test_one_private_answer_among_public_ones_is_refused(fake_dns: InstallResolver) -> None:
     fake_dns([PUBLIC_V4, "10.0.0.5"])
     with pytest.raises(UnsafeUrl) as refused:
-        await resolve_target("https://hooks.example.com/", allow_http=False, allow_private=False)
+        await resolve_target("https://hooks.example.com/", allow_http=False, allow_loopback=False)
     assert refused.value.code == "address_not_allowed"
     assert "10.0.0.5" in refused.value.detail
 
@@ -170,17 +226,17 @@ async def test_dns_rebinding_is_caught_on_the_next_attempt(fake_dns: InstallReso
     fake_dns([PUBLIC_V4], ["10.0.0.5"])
     url = "https://rebind.example.com/hook"
 
-    first = await resolve_target(url, allow_http=False, allow_private=False)
+    first = await resolve_target(url, allow_http=False, allow_loopback=False)
     assert first.addresses == (IPv4Address(PUBLIC_V4),)
     with pytest.raises(UnsafeUrl) as refused:
-        await resolve_target(url, allow_http=False, allow_private=False)
+        await resolve_target(url, allow_http=False, allow_loopback=False)
     assert refused.value.code == "address_not_allowed"
 
 
 async def test_a_name_without_addresses_is_unresolvable(fake_dns: InstallResolver) -> None:
     fake_dns([])
     with pytest.raises(UnsafeUrl) as refused:
-        await resolve_target("https://nowhere.example/", allow_http=False, allow_private=False)
+        await resolve_target("https://nowhere.example/", allow_http=False, allow_loopback=False)
     assert refused.value.code == "unresolvable_host"
 
 

@@ -1,0 +1,93 @@
+"""What production refuses: every development stand-in, named at once before anything starts.
+
+Development runs with nothing configured because each outside service has a stand-in: an
+embedded PostgreSQL, a generated secret key, a mailbox of .eml files on disk (live links in
+clear), links to the development page /sign/{token}, a development PKI and TSA. In production
+each of them is a mistake, so `cachet serve` and `cachet worker` check REQUIREMENTS first and
+exit with every missing setting named. A new provider (SMS codes, identity checks) adds its own
+line to REQUIREMENTS, and its setting to the README's production section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.signing.keys import SealConfigError, configured_source
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One setting production needs, and the development stand-in used without it."""
+
+    setting: str  # what to set, as the operator writes it
+    stand_in: str  # what development does instead
+    met: Callable[[Settings], bool]
+
+    def problem(self) -> str:
+        return f"{self.setting} is required (development would use {self.stand_in})"
+
+
+def _seal_configured(settings: Settings) -> bool:
+    try:
+        return configured_source(settings) is not None
+    except SealConfigError:
+        return True  # configured, inconsistently: load_seal names what to fix
+
+
+DATABASE = Requirement(
+    "CACHET_DATABASE_URL",
+    "an embedded PostgreSQL under the data directory",
+    lambda s: bool(s.database_url),
+)
+REQUIREMENTS: tuple[Requirement, ...] = (
+    DATABASE,
+    Requirement(
+        "CACHET_SECRET_KEY",
+        "a key generated into a file of the data directory",
+        lambda s: bool(s.secret_key),
+    ),
+    Requirement(
+        "CACHET_SMTP_HOST",
+        "the mailbox on disk: emails never leave, their live links sit in .eml files",
+        lambda s: bool(s.smtp_host),
+    ),
+    Requirement(
+        "CACHET_SIGNING_URL",
+        "links to the development-only page /sign/{token}",
+        lambda s: bool(s.signing_url),
+    ),
+    Requirement(
+        "CACHET_SIGNING_KEY_FILE and CACHET_SIGNING_CERT_FILE, or CACHET_SIGNING_PKCS12_FILE, "
+        "or CACHET_SIGNING_PKCS11_MODULE",
+        "the development PKI's seal",
+        _seal_configured,
+    ),
+    Requirement("CACHET_TSA_URL", "the development TSA", lambda s: bool(s.tsa_url)),
+)
+
+
+class ProductionNotReady(RuntimeError):
+    """Raised by require_production_ready; the message names every missing setting."""
+
+
+def production_problems(
+    settings: Settings, requirements: Sequence[Requirement] = REQUIREMENTS
+) -> list[str]:
+    """Every requirement production leaves unmet; always empty in development."""
+    if settings.is_development:
+        return []
+    return [requirement.problem() for requirement in requirements if not requirement.met(settings)]
+
+
+def refusal(problems: Sequence[str]) -> str:
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return f"CACHET_ENV=production refuses to start with development stand-ins:\n{lines}"
+
+
+def require_production_ready(settings: Settings) -> None:
+    """For the service's own start (also when run without the `cachet` command)."""
+    problems = production_problems(settings)
+    if problems:
+        raise ProductionNotReady(refusal(problems))
