@@ -178,8 +178,7 @@ async def run_worker(settings: Settings) -> str:
             await stop.wait()
         finally:
             await worker.stop()
-            await runtime.pdf_gate.aclose()
-            await runtime.engine.dispose()
+            await stop_runtime(runtime)
     return "cachet worker: stopped"
 
 

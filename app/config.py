@@ -68,6 +68,24 @@ class Settings(BaseSettings):
     pdf_gate_cpu_seconds: int = 10
     pdf_gate_wall_seconds: float = 20.0
     pdf_gate_memory_bytes: int = 1024 * MIB
+    signing_workers: int = Field(
+        default=2,
+        ge=1,
+        description="worker processes that make signatures, archive timestamps and evidence "
+        "PDFs (pyHanko parses the documents there, never in the service's event loop)",
+    )
+    signing_cpu_seconds: int = Field(
+        default=120, gt=0, description="CPU time one signing operation may use"
+    )
+    signing_wall_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="wall time one signing operation may take (timestamp and revocation "
+        "requests included)",
+    )
+    signing_memory_bytes: int = Field(
+        default=2048 * MIB, description="address-space limit of a signing worker"
+    )
     pdf_max_nesting_depth: int = Field(
         default=64,
         description="PDF gate: arrays and dictionaries nested directly in one another, at most",

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -50,7 +51,7 @@ from app.pdf.gate import GateLimits, PdfGate
 from app.production import require_production_ready
 from app.runtime import Runtime
 from app.signing.keys import Seal, load_seal
-from app.signing.stamp_font import load_fonts
+from app.signing.pool import prepare_signer
 from app.storage.blobs import BlobStore
 from app.tenants.service import ensure_development_key
 from app.worker import JOB_SPECS, remove_stale_temp_files
@@ -63,6 +64,18 @@ Cachet runs approval and signature envelopes for a file-sharing platform.
 Authenticate with `Authorization: Bearer <API key>`. Errors are RFC 9457
 `application/problem+json` with a stable `type` (`urn:cachet:problem:<code>`).
 """
+
+
+def signing_pool(settings: Settings) -> PdfGate:
+    """The capped worker processes where pyHanko signs; each loads the seal once."""
+    limits = GateLimits(
+        cpu_seconds=settings.signing_cpu_seconds,
+        wall_seconds=settings.signing_wall_seconds,
+        memory_bytes=settings.signing_memory_bytes,
+    )
+    return PdfGate(
+        limits, workers=settings.signing_workers, prepare=partial(prepare_signer, settings)
+    )
 
 
 def gate_limits(settings: Settings) -> GateLimits:
@@ -85,8 +98,6 @@ async def start_runtime(settings: Settings) -> Runtime:
     secret_key = load_secret_key(settings)
     # Before the database too: a signing misconfiguration stops the start with its own message.
     seal = await anyio.to_thread.run_sync(load_seal, settings)
-    # The stamp font takes ~2 s to prepare: overlap it with the database start.
-    fonts = asyncio.create_task(asyncio.to_thread(load_fonts))
     url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
     try:
         if embedded is not None:
@@ -100,10 +111,14 @@ async def start_runtime(settings: Settings) -> Runtime:
         raise
     runtime = _runtime(settings, url, engine, secret_key, embedded, seal)
     await remove_stale_temp_files(runtime)
-    # Gate workers import pikepdf and pyHanko (~0.5 s): pay it at start, not on the first upload.
-    await runtime.pdf_gate.warm_up()
-    await fonts  # else the first signature of the process would pay for it
+    await _warm_up_pools(runtime)
     return runtime
+
+
+async def _warm_up_pools(runtime: Runtime) -> None:
+    """Gate workers import pikepdf and pyHanko (~0.5 s); signing workers also load the seal and
+    prepare the stamp font (~2 s): at start, not on the first upload or signature."""
+    await asyncio.gather(runtime.pdf_gate.warm_up(), runtime.signing_pool.warm_up())
 
 
 async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
@@ -112,10 +127,10 @@ async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
     private_folder(settings.data_dir)
     secret_key = load_secret_key(settings)
     seal = await anyio.to_thread.run_sync(load_seal, settings)
-    await asyncio.to_thread(load_fonts)
     engine = create_engine(url, pool_size=settings.db_pool_size)
     runtime = _runtime(settings, url, engine, secret_key, None, seal)
     await remove_stale_temp_files(runtime)
+    await _warm_up_pools(runtime)
     return runtime
 
 
@@ -134,6 +149,7 @@ def _runtime(
         sessions=create_sessionmaker(engine),
         blobs=BlobStore(settings.blob_dir, settings.tmp_dir),
         pdf_gate=PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers),
+        signing_pool=signing_pool(settings),
         clock=Clock(),
         mailer=build_mailer(settings),
         secrets=SecretBox(secret_key),
@@ -144,6 +160,7 @@ def _runtime(
 
 async def stop_runtime(runtime: Runtime) -> None:
     await runtime.pdf_gate.aclose()
+    await runtime.signing_pool.aclose()
     await anyio.to_thread.run_sync(runtime.seal.close)  # a PKCS#11 session, if there is one
     await runtime.engine.dispose()
     if runtime.embedded_postgres is not None:

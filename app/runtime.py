@@ -1,8 +1,10 @@
-"""What the running service holds for its lifetime: settings, database, blobs, mail, clock.
+"""What the running service holds for its lifetime: settings, database, blobs, mail, clock,
+and the two capped process pools that do PDF work (the upload gate, and signing).
 
-It names no signing library: main.py puts the platform seal in, and the code that signs takes
-it out again with app.signing.keys.platform_seal(), so this module stays below app.signing's
-users without depending on app.signing itself.
+It names no signing library: main.py puts the platform seal in (the service itself only reads
+its development PKI and trust roots, through app.signing.keys.platform_seal(); signatures are
+made in the signing pool's workers, which load their own), so this module stays below
+app.signing's users without depending on app.signing itself.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     blobs: BlobStore
     pdf_gate: PdfGate
+    # The same kind of capped process pool, for the PDF work that needs the seal: signatures,
+    # archive timestamps, evidence PDFs (app.signing.pool runs in its workers).
+    signing_pool: PdfGate
     clock: Clock
     mailer: Mailer
     secrets: SecretBox

@@ -61,9 +61,12 @@ _WATCH_STACK_BYTES = 256 * 1024
 _WATCH_POLL_SECONDS = 1.0
 
 
-def _start_worker(memory_bytes: int, service_pid: int) -> None:
-    """Worker initializer: finish imports and warm caches, then cap memory and core dumps."""
+def _start_worker(memory_bytes: int, service_pid: int, prepare: Callable[[], None] | None) -> None:
+    """Worker initializer: finish imports and warm caches (and whatever else the pool's owner
+    asks for), then cap memory and core dumps."""
     _warm_up_parsers()
+    if prepare is not None:
+        prepare()
     _exit_with(service_pid)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a worker killed by SIGXCPU dumps no core
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -156,13 +159,21 @@ class _Pool:
 
 
 class PdfGate:
-    """Checks uploads in worker processes; share one instance for the whole application."""
+    """Checks uploads in worker processes; share one instance for the whole application.
 
-    def __init__(self, limits: GateLimits, workers: int = 2) -> None:
+    The same machinery runs the service's other work on untrusted PDFs (signing, archiving)
+    in a pool of its own: `prepare`, if given, runs once in each worker before its caps are
+    set (to load keys and fonts, say); it must pickle.
+    """
+
+    def __init__(
+        self, limits: GateLimits, workers: int = 2, prepare: Callable[[], None] | None = None
+    ) -> None:
         if workers < 1:
             raise ValueError("the gate needs at least one worker")
         self._limits = limits
         self._workers = workers
+        self._prepare = prepare
         # One task per worker at most, so that a task's wall clock starts when a worker takes it,
         # not while it waits in the executor's queue behind slower uploads. (A cancelled check
         # frees its slot while its worker still finishes the task, at most cpu_seconds later.)
@@ -239,7 +250,7 @@ class PdfGate:
             max_workers=workers,
             mp_context=multiprocessing.get_context(_START_METHOD),
             initializer=_start_worker,
-            initargs=(self._limits.memory_bytes, os.getpid()),
+            initargs=(self._limits.memory_bytes, os.getpid(), self._prepare),
         )
         return _Pool(executor, workers)
 

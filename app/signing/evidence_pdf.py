@@ -136,6 +136,10 @@ def render_evidence_pdf(report: EvidenceReport) -> bytes:
     return buffer.getvalue()
 
 
+def write_evidence_pdf(report: EvidenceReport, path: Path) -> None:
+    path.write_bytes(render_evidence_pdf(report))
+
+
 CHAIN_KEYWORD = "cachet-evidence-chain"
 
 

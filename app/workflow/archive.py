@@ -18,13 +18,10 @@ Unavailable) is reported and left for the next run, and the others go on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,15 +31,13 @@ from app.db import transaction
 from app.envelopes.models import Document, Envelope
 from app.evidence.schemas import EventType
 from app.runtime import Runtime
-from app.signing.keys import Seal
 from app.signing.pades import (
-    ArchiveTimestamp,
     add_archive_timestamp,
     archive_expiry,
     renew_archive_timestamp,
 )
 from app.workflow.loading import load_envelope
-from app.workflow.versions import current_path, new_version, seal_of
+from app.workflow.versions import current_path, run_in_signing_worker, signed_version
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +49,8 @@ async def archive_document(runtime: Runtime, document: Document) -> None:
     """PAdES B-LTA over a fully signed document, hard-fail: its signed version and when that
     must be renewed. Raises Unavailable when validation data or the timestamp cannot be had."""
     source = current_path(runtime.blobs, document)
-    sha256, stamp = await archived_version(runtime, source, add_archive_timestamp, "archived-")
+    sha256, stamp = await signed_version(runtime, source, add_archive_timestamp, "archived-")
     document.signed_sha256, document.archive_expires_at = sha256, stamp.expires_at
-
-
-ArchiveOperation = Callable[[Path, Path, Seal], ArchiveTimestamp]
-
-
-async def archived_version(
-    runtime: Runtime, source: Path, operation: ArchiveOperation, prefix: str
-) -> tuple[str, ArchiveTimestamp]:
-    """The operation's output stored as a new version: its digest, and what it said."""
-    seal = seal_of(runtime)
-    stamps: list[ArchiveTimestamp] = []
-
-    def write(pdf_in: Path, pdf_out: Path) -> None:
-        stamps.append(operation(pdf_in, pdf_out, seal))
-
-    sha256 = await new_version(runtime.blobs, source, write, prefix)
-    return sha256, stamps[-1]
 
 
 # --- renewal --------------------------------------------------------------------------------
@@ -190,7 +168,7 @@ async def _expiry(runtime: Runtime, sha256: str, known: datetime | None) -> date
     """The recorded expiry, or the one read from the file when none was recorded."""
     if known is not None:
         return known
-    return await asyncio.to_thread(archive_expiry, runtime.blobs.path_of(sha256))
+    return await run_in_signing_worker(runtime, archive_expiry, runtime.blobs.path_of(sha256))
 
 
 def _is_due(expires_at: datetime | None, horizon: datetime) -> bool:
@@ -202,5 +180,5 @@ async def _renew(
     runtime: Runtime, envelope_id: uuid.UUID, document_id: uuid.UUID | None, previous: str
 ) -> Renewed:
     source = runtime.blobs.path_of(previous)
-    sha256, stamp = await archived_version(runtime, source, renew_archive_timestamp, "renewed-")
+    sha256, stamp = await signed_version(runtime, source, renew_archive_timestamp, "renewed-")
     return Renewed(envelope_id, document_id, previous, sha256, stamp.expires_at)

@@ -5,12 +5,10 @@ evidence.seal job."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -30,12 +28,12 @@ from app.signing.evidence_pdf import (
     EvidenceRecipient,
     EvidenceReport,
     Party,
-    render_evidence_pdf,
+    write_evidence_pdf,
 )
 from app.signing.pades import seal_pdf
 from app.tenants.models import Tenant
-from app.workflow.archive import archived_version
 from app.workflow.models import SignatureRequest
+from app.workflow.versions import run_in_signing_worker, signed_version
 
 # Each event type in words, for the evidence PDF's log (tests check that none is missing).
 EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
@@ -98,9 +96,10 @@ async def seal_evidence(
     )
     unsealed = runtime.blobs.scratch_path("evidence-")
     try:
-        await asyncio.to_thread(_render_to, unsealed, report)
+        # reportlab's layout of a long log is seconds of CPU: not in the service's interpreter.
+        await run_in_signing_worker(runtime, write_evidence_pdf, report, unsealed)
         sealing = partial(seal_pdf, reason=f"Cachet evidence for envelope {envelope.id}")
-        sha256, stamp = await archived_version(runtime, unsealed, sealing, "evidence-sealed-")
+        sha256, stamp = await signed_version(runtime, unsealed, sealing, "evidence-sealed-")
         envelope.evidence_sha256, envelope.evidence_archive_expires_at = sha256, stamp.expires_at
     finally:
         unsealed.unlink(missing_ok=True)
@@ -112,10 +111,6 @@ async def seal_evidence(
         chain_length=len(report.events),
         chain_head=report.chain_head,
     )
-
-
-def _render_to(path: Path, report: EvidenceReport) -> None:
-    path.write_bytes(render_evidence_pdf(report))
 
 
 async def build_evidence_report(

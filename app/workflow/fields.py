@@ -32,7 +32,7 @@ from app.signing.pades import (
     add_signature_fields,
     certify_pdf,
 )
-from app.workflow.versions import new_version, seal_of
+from app.workflow.versions import signed_version
 
 
 def field_name_for(recipient: Recipient) -> str:
@@ -66,14 +66,15 @@ async def prepare_documents(runtime: Runtime, envelope: Envelope) -> None:
 
     Raises Conflict("field_name_taken") or UnsupportedDocument (the gate's caps) for the
     first document that cannot take its fields."""
-    blobs = runtime.blobs
     for document in envelope.documents:
         document.current_sha256 = await _with_fields(runtime, envelope, document)
         if runtime.settings.signing_certify:
             reason = f"Cachet: envelope {envelope.id}, signed by its signers in order"
-            certify = partial(certify_pdf, seal=seal_of(runtime), reason=reason)
-            source = blobs.path_of(document.current_sha256)
-            document.current_sha256 = await new_version(blobs, source, certify, "certified-")
+            source = runtime.blobs.path_of(document.current_sha256)
+            certify = partial(certify_pdf, reason=reason)
+            document.current_sha256, _ = await signed_version(
+                runtime, source, certify, "certified-"
+            )
 
 
 async def _with_fields(runtime: Runtime, envelope: Envelope, document: Document) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +40,7 @@ from app.workflow.archive import archive_document
 from app.workflow.evidence_report import seal_evidence
 from app.workflow.fields import field_name_for
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
-from app.workflow.versions import current_path, new_version, seal_of
+from app.workflow.versions import current_path, signed_version
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,11 @@ def _reason(recipient: Recipient, name: str) -> str:
 async def _sign_document(
     runtime: Runtime, document: Document, order: SignatureOrder, recipient: Recipient
 ) -> None:
-    seal = seal_of(runtime)
     try:
-        document.current_sha256 = await new_version(
-            runtime.blobs,
+        document.current_sha256, _ = await signed_version(
+            runtime,
             current_path(runtime.blobs, document),
-            lambda src, dst: sign_field(src, dst, order, seal),
+            partial(sign_field, order=order),
             "signed-",
         )
     except FieldAlreadySigned:

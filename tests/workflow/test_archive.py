@@ -11,7 +11,6 @@ document timestamp as a new version of the signed file.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -28,8 +27,6 @@ from app.envelopes.models import Document, Envelope
 from app.jobs.worker import TryLater
 from app.runtime import Runtime
 from app.signing.failures import Unavailable
-from app.signing.keys import platform_seal
-from app.signing.timestamping import http_timestamper
 from app.worker import JOB_SPECS
 from app.workflow.archive import RENEW_ARCHIVES
 from app.workflow.models import SignatureRequest
@@ -145,14 +142,14 @@ async def _request(runtime: Runtime, envelope_id: str) -> SignatureRequest:
 
 @contextmanager
 def short_lived_tsa(runtime: Runtime, pki: TestPki) -> Iterator[None]:
-    """Archive timestamps from a TSA whose certificate expires in SHORT_TSA_DAYS days."""
-    working = platform_seal(runtime.seal)
-    short = dataclasses.replace(working, timestamper=http_timestamper(pki.short_tsa_url))
-    runtime.seal = short
+    """Archive timestamps from a TSA whose certificate expires in SHORT_TSA_DAYS days (the
+    signing workers load the seal, and its TSA, that the settings describe)."""
+    working = runtime.settings
+    runtime.settings = working.model_copy(update={"tsa_url": pki.short_tsa_url})
     try:
         yield
     finally:
-        runtime.seal = working
+        runtime.settings = working
 
 
 async def _completed_with_short_tsa(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,6 @@ from sqlalchemy import select
 
 from app.jobs.admin import list_failed_jobs
 from app.runtime import Runtime
-from app.signing.keys import platform_seal
-from app.signing.timestamping import http_timestamper
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.tasks import apply_signature_job
 from tests.signing.testpki import TestPki
@@ -158,12 +155,11 @@ async def test_a_tsa_that_stays_down_is_waited_for_and_the_signature_follows(
     fails, the sender sees the problem, and the job signs once the TSA answers again."""
     envelope = await sent_signature_envelope(api, "tsa")
     before = await _state(api, envelope["id"])
-    working = platform_seal(runtime.seal)
-    # Nothing listens on port 9 (discard): every timestamp request is refused.
+    working = runtime.settings
+    # Nothing listens on port 9 (discard): every timestamp request is refused. (The signing
+    # workers load the seal the settings describe.)
     monkeypatch.setattr(
-        runtime,
-        "seal",
-        dataclasses.replace(working, timestamper=http_timestamper("http://127.0.0.1:9/")),
+        runtime, "settings", working.model_copy(update={"tsa_url": "http://127.0.0.1:9/"})
     )
     async with open_invitation(base_url, mail, "s0+tsa@example.com") as signer:
         assert (await sign(signer, signature_png())).status_code == 202
@@ -183,7 +179,7 @@ async def test_a_tsa_that_stays_down_is_waited_for_and_the_signature_follows(
         failed_jobs = await list_failed_jobs(runtime.database_url)
         assert not [j for j in failed_jobs if str(request.id).encode() in (j.payload or b"")]
 
-        monkeypatch.setattr(runtime, "seal", working)
+        monkeypatch.setattr(runtime, "settings", working)
         await wait_until_signed(signer)
     assert (await api.get_envelope(envelope["id"]))["problem"] is None
     events = (await api.get(f"/v1/envelopes/{envelope['id']}/events")).json()["data"]
