@@ -5,8 +5,9 @@ In this process, as bench/signing.py's first part: a Runtime as `cachet serve` b
 (embedded PostgreSQL, the development PKI and its TSA, the gate's worker processes), its job
 worker off, driven over ASGI. For each file, at the gate's default limits: upload and send
 (2 signers with text stamps; the gate checks the upload and adds the signature fields in its
-worker processes), then each signer's signing job as the worker runs it (apply_signature_job: pyHanko in the
-signing pool's worker processes; the second job also adds B-LTA and the evidence PDF).
+worker processes), then each signer's signing job as the worker runs it
+(apply_signature_job: pyHanko in the signing pool's worker processes; the second job also
+adds B-LTA and the evidence PDF).
 During each step a task sleeping 1 ms records how late it wakes (the loop's stall, as any
 request would wait it out), and gc.callbacks time every garbage collection of this process:
 its long pauses are full collections of the whole heap, set off by what pyHanko allocates.
