@@ -3,6 +3,7 @@
 DomainError
  ├── NotFound                 404  another tenant's object looks exactly like a missing one
  ├── Unauthenticated          401
+ ├── PaymentRequired          402  e.g. not enough credits for an eIDAS send
  ├── Conflict                 409  e.g. the envelope is no longer a draft, not your turn
  ├── Gone                     410  the envelope has ended: nothing more can be done on it
  ├── TooManyRequests          429  a cool-down is running; retry_after_seconds says how long
@@ -44,6 +45,11 @@ class BadRequest(DomainError):
 class Unauthenticated(DomainError):
     status = 401
     default_title = "Authentication required"
+
+
+class PaymentRequired(DomainError):
+    status = 402
+    default_title = "Payment required"
 
 
 class NotFound(DomainError):

@@ -186,6 +186,11 @@ class Recipient(Base):
     reminder_count: Mapped[int] = mapped_column(default=0)
     last_reminded_at: Mapped[datetime | None]
     next_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
+    # eIDAS levels: wrong one-time codes in a row, and the lock they lead to (the sender lifts
+    # it by reminding, which re-invites); a number the SMS provider will never reach.
+    otp_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    otp_locked_at: Mapped[datetime | None]
+    phone_unreachable_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     user: Mapped[User | None] = relationship(lazy="raise")

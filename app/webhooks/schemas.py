@@ -27,6 +27,8 @@ WEBHOOK_EVENTS: tuple[EventType, ...] = (
     EventType.recipient_signature_failed,
     EventType.recipient_declined,
     EventType.recipient_reminded,
+    EventType.recipient_otp_locked,
+    EventType.recipient_phone_unreachable,
     EventType.email_failed,
 )
 

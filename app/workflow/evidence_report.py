@@ -74,6 +74,33 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
         Locale.en: "Signature failed",
     },
     EventType.recipient_declined: {Locale.fr: "Refusé", Locale.en: "Declined"},
+    EventType.recipient_otp_locked: {
+        Locale.fr: "Signataire bloqué (trop de codes erronés)",
+        Locale.en: "Signer locked (too many wrong codes)",
+    },
+    EventType.recipient_phone_unreachable: {
+        Locale.fr: "Numéro de mobile injoignable",
+        Locale.en: "Mobile number unreachable",
+    },
+    EventType.otp_sent: {Locale.fr: "Code SMS envoyé", Locale.en: "SMS code sent"},
+    EventType.otp_delivered: {Locale.fr: "Code SMS remis", Locale.en: "SMS code delivered"},
+    EventType.otp_undelivered: {
+        Locale.fr: "Code SMS non remis",
+        Locale.en: "SMS code not delivered",
+    },
+    EventType.otp_verified: {Locale.fr: "Code SMS vérifié", Locale.en: "SMS code verified"},
+    EventType.otp_failed: {Locale.fr: "Code SMS erroné", Locale.en: "Wrong SMS code"},
+    EventType.otp_locked: {
+        Locale.fr: "Saisie du code bloquée",
+        Locale.en: "Code entry locked",
+    },
+    EventType.otp_unlocked: {
+        Locale.fr: "Saisie du code débloquée",
+        Locale.en: "Code entry unlocked",
+    },
+    EventType.credits_reserved: {Locale.fr: "Crédits réservés", Locale.en: "Credits reserved"},
+    EventType.credits_consumed: {Locale.fr: "Crédit consommé", Locale.en: "Credit consumed"},
+    EventType.credits_released: {Locale.fr: "Crédits libérés", Locale.en: "Credits released"},
     EventType.email_sent: {Locale.fr: "E-mail envoyé", Locale.en: "Email sent"},
     EventType.email_failed: {Locale.fr: "E-mail non remis", Locale.en: "Email not delivered"},
     EventType.evidence_sealed: {

@@ -65,3 +65,52 @@ class SignatureRequest(Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime]
     applied_at: Mapped[datetime | None]
+
+
+class OtpState(StrEnum):
+    queued = "queued"  # written with its send job; not yet taken by the provider
+    sent = "sent"  # the provider took it
+    refused = "refused"  # the provider will never deliver to this number
+    replaced = "replaced"  # a newer code was asked for: this one is dead
+    used = "used"  # accepted once: never again
+
+
+class Delivery(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    undelivered = "undelivered"
+
+
+class OtpCode(Base):
+    """One one-time code sent to a signer. The code itself is never stored: only an HMAC of
+    it (key derived from CACHET_SECRET_KEY, bound to this row's id)."""
+
+    __tablename__ = "otp_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    envelope_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("envelopes.id", ondelete="CASCADE"))
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("recipients.id", ondelete="CASCADE"), index=True
+    )
+    # The session that asked for it; the one that entered it right, and when.
+    session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("recipient_sessions.id", ondelete="SET NULL")
+    )
+    code_mac: Mapped[str] = mapped_column(String(64))
+    phone_hint: Mapped[str] = mapped_column(String(40))
+    state: Mapped[OtpState] = mapped_column(
+        Enum(OtpState, name="otp_state", native_enum=False, length=16, validate_strings=True)
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    tries_used: Mapped[int] = mapped_column(default=0)
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    delivery: Mapped[Delivery | None] = mapped_column(
+        Enum(Delivery, name="otp_delivery", native_enum=False, length=16, validate_strings=True)
+    )
+    verified_at: Mapped[datetime | None]
+    verified_session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("recipient_sessions.id", ondelete="SET NULL")
+    )
