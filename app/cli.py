@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from sqlalchemy import select
@@ -17,7 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.server import server_options
+from app.clock import system_now
 from app.config import Settings, get_settings
+from app.credits.service import PAID_LEVELS, balances, grant
 from app.crypto import SecretBox, load_secret_key
 from app.db import (
     create_engine,
@@ -26,7 +29,7 @@ from app.db import (
     resolve_database_url,
     transaction,
 )
-from app.envelopes.models import Document, Envelope
+from app.envelopes.models import Document, Envelope, Level
 from app.errors import BadRequest, DomainError
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
@@ -216,6 +219,33 @@ class ArchiveRenewalFailed(DomainError):
     status = 503
 
 
+async def grant_credits(
+    settings: Settings, tenant: str, level: str, amount: int, reason: str | None
+) -> str:
+    if amount <= 0:
+        raise BadRequest("invalid_amount", "AMOUNT is a positive number of credits")
+
+    async def work(session: AsyncSession) -> str:
+        found = await find_tenant(session, id_or_name=tenant)
+        now = system_now()
+        await grant(session, found.id, Level(level), amount, now=now, reason=reason)
+        balance = (await balances(session, found.id))[Level(level)]
+        return f"granted {amount} {level} credit(s) to {found.name}: {balance.available} available"
+
+    return await in_transaction(settings, work)
+
+
+async def show_credits(settings: Settings, tenant: str) -> str:
+    async def work(session: AsyncSession) -> str:
+        found = await find_tenant(session, id_or_name=tenant)
+        return "\n".join(
+            f"{level.value}\tavailable {b.available}\treserved {b.reserved}\tconsumed {b.consumed}"
+            for level, b in (await balances(session, found.id)).items()
+        )
+
+    return await in_transaction(settings, work)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cachet", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -272,7 +302,20 @@ def parser() -> argparse.ArgumentParser:
         help="renew those whose timestamp certificate expires within N days "
         "(default: CACHET_ARCHIVE_RENEW_BEFORE_DAYS)",
     )
+    _credit_commands(commands)
     return root
+
+
+def _credit_commands(commands: Any) -> None:
+    credit = commands.add_parser("credits", help="eIDAS credits of a tenant").add_subparsers(
+        dest="action", required=True
+    )
+    grant_parser = credit.add_parser("grant", help="give a tenant credits at an eIDAS level")
+    grant_parser.add_argument("tenant", help="tenant id or name")
+    grant_parser.add_argument("level", choices=[level.value for level in PAID_LEVELS])
+    grant_parser.add_argument("amount", type=int)
+    grant_parser.add_argument("--reason", default=None, help="kept in the ledger")
+    credit.add_parser("show", help="a tenant's balances").add_argument("tenant")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
             failed_jobs(settings) if args.action == "failed" else retry_jobs(settings, args.job_ids)
         ),
         "archive": lambda: renew_archive_timestamps(settings, args.before_days),
+        "credits": lambda: (
+            grant_credits(settings, args.tenant, args.level, args.amount, args.reason)
+            if args.action == "grant"
+            else show_credits(settings, args.tenant)
+        ),
     }
     try:
         print(asyncio.run(actions[args.command]()))  # type: ignore[arg-type]

@@ -7,11 +7,15 @@ from enum import StrEnum
 from functools import lru_cache
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+
+
+SmsProviderName = Literal["dev", "brevo", "twilio", "ovh"]
 
 
 class Environment(StrEnum):
@@ -252,6 +256,43 @@ class Settings(BaseSettings):
         gt=0,
         description="temporary files (uploads, job scratch) unchanged for this long were left by "
         "a killed process; removed at start and by the sweep",
+    )
+
+    # eIDAS simple: one-time codes by SMS (issue 11). Each provider's own settings below.
+    sms_provider: SmsProviderName = Field(
+        default="dev",
+        description="dev (development only: DATA_DIR/sms, GET /dev/sms), brevo, twilio or ovh",
+    )
+    sms_sender: str | None = Field(
+        default=None, description="the sender shown on the phone (alphanumeric, ≤ 11 chars)"
+    )
+    sms_base_url: str | None = Field(
+        default=None, description="the provider's API base URL, to point it elsewhere"
+    )
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    sms_callback_token: str | None = Field(
+        default=None,
+        description="Brevo: the secret its delivery events carry (in the status URL Cachet "
+        "gives it, or as a bearer token); default: derived from CACHET_SECRET_KEY",
+    )
+    brevo_api_key: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    ovh_application_key: str | None = None
+    ovh_application_secret: str | None = None
+    ovh_consumer_key: str | None = None
+    ovh_sms_service_name: str | None = None
+    otp_verified_seconds: int = Field(
+        default=600,
+        gt=0,
+        description="how long a verified SMS code lets its session sign",
+    )
+    otp_send_wait_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="how long POST /v1/signing/otp waits for the provider's answer, so that a "
+        "number it refuses is told at once (the send itself is a job, retried if it must)",
     )
 
     @field_validator("signing_url")

@@ -30,6 +30,7 @@ class SecretBox:
         self._fernet = Fernet(base64.urlsafe_b64encode(_subkey(master, b"cachet/webhook-secrets")))
         self._token_key = _subkey(master, b"cachet/link-tokens")
         self._evidence_key = _subkey(master, b"cachet/evidence-chain")
+        self._otp_key = _subkey(master, b"cachet/one-time-codes")
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -51,6 +52,18 @@ class SecretBox:
 
     def evidence_mac_matches(self, message: bytes, mac: str) -> bool:
         return hmac.compare_digest(self.evidence_mac(message), mac)
+
+    def provider_token(self, name: str) -> str:
+        """A stable secret for a provider's callbacks that carry no signature of their own."""
+        digest = hmac.new(self._token_key, b"provider:" + name.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def otp_mac(self, code_id: uuid.UUID, code: str) -> str:
+        """What is stored of a one-time code: an HMAC bound to its row, never the code."""
+        return hmac.new(self._otp_key, code_id.bytes + code.encode(), hashlib.sha256).hexdigest()
+
+    def otp_matches(self, code_id: uuid.UUID, code: str, mac: str) -> bool:
+        return hmac.compare_digest(self.otp_mac(code_id, code), mac)
 
 
 def _subkey(master: bytes, purpose: bytes) -> bytes:

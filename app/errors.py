@@ -1,11 +1,13 @@
 """Domain errors: each carries its HTTP status and a stable problem type.
 
 DomainError
+ ├── Forbidden                403  a step the level requires is not done (the SMS code)
  ├── NotFound                 404  another tenant's object looks exactly like a missing one
  ├── Unauthenticated          401
  ├── PaymentRequired          402  e.g. not enough credits for an eIDAS send
  ├── Conflict                 409  e.g. the envelope is no longer a draft, not your turn
  ├── Gone                     410  the envelope has ended: nothing more can be done on it
+ ├── Locked                   423  the signer entered too many wrong codes: the sender unlocks
  ├── TooManyRequests          429  a cool-down is running; retry_after_seconds says how long
  ├── ValidationFailed         422  with errors: [{pointer, detail}]
  ├── PayloadTooLarge          413  with used_bytes / limit_bytes
@@ -50,6 +52,16 @@ class Unauthenticated(DomainError):
 class PaymentRequired(DomainError):
     status = 402
     default_title = "Payment required"
+
+
+class Forbidden(DomainError):
+    status = 403
+    default_title = "Forbidden"
+
+
+class Locked(DomainError):
+    status = 423
+    default_title = "Locked"
 
 
 class NotFound(DomainError):

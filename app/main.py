@@ -14,12 +14,14 @@ from fastapi import FastAPI  # noqa: TID251  (create_app builds the FastAPI appl
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api import (
+    credits,
     dev,
     documents,
     envelopes,
     events,
     health,
     pki,
+    providers,
     recipient,
     recipients,
     stamps,
@@ -34,6 +36,7 @@ from app.api.problems import document_problems, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
 from app.clock import Clock
 from app.config import Settings, get_settings
+from app.credits.service import grant_once
 from app.crypto import SecretBox, load_secret_key
 from app.db import (
     EmbeddedPostgres,
@@ -49,11 +52,12 @@ from app.migrations import upgrade_to_head
 from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
 from app.production import require_production_ready
+from app.providers.factory import build_sms_provider, require_sms_settings
 from app.runtime import Runtime
 from app.signing.keys import Seal, load_seal
 from app.signing.pool import prepare_signer
 from app.storage.blobs import BlobStore
-from app.tenants.service import ensure_development_key
+from app.tenants.service import DEVELOPMENT_TENANT_NAME, ensure_development_key, find_tenant
 from app.worker import JOB_SPECS, remove_stale_temp_files
 
 log = logging.getLogger("cachet")
@@ -96,8 +100,10 @@ async def start_runtime(settings: Settings) -> Runtime:
     require_production_ready(settings)  # `cachet serve` checked already; uvicorn alone did not
     private_folder(settings.data_dir)
     secret_key = load_secret_key(settings)
-    # Before the database too: a signing misconfiguration stops the start with its own message.
+    # Before the database too: a signing or SMS misconfiguration stops the start with its own
+    # message.
     seal = await anyio.to_thread.run_sync(load_seal, settings)
+    require_sms_settings(settings)
     url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
     try:
         if embedded is not None:
@@ -142,6 +148,7 @@ def _runtime(
     embedded: EmbeddedPostgres | None,
     seal: Seal,
 ) -> Runtime:
+    secrets = SecretBox(secret_key)
     return Runtime(
         settings=settings,
         database_url=url,
@@ -152,13 +159,15 @@ def _runtime(
         signing_pool=signing_pool(settings),
         clock=Clock(),
         mailer=build_mailer(settings),
-        secrets=SecretBox(secret_key),
+        secrets=secrets,
+        sms=build_sms_provider(settings, callback_token=secrets.provider_token("sms")),
         seal=seal,
         embedded_postgres=embedded,
     )
 
 
 async def stop_runtime(runtime: Runtime) -> None:
+    await runtime.sms.aclose()
     await runtime.pdf_gate.aclose()
     await runtime.signing_pool.aclose()
     await anyio.to_thread.run_sync(runtime.seal.close)  # a PKCS#11 session, if there is one
@@ -168,12 +177,24 @@ async def stop_runtime(runtime: Runtime) -> None:
         await anyio.to_thread.run_sync(runtime.embedded_postgres.stop)
 
 
+# What the seed's screen shows: "Crédits disponibles : 5", at each eIDAS level.
+DEVELOPMENT_CREDITS = 5
+
+
 async def provision_development_key(runtime: Runtime) -> None:
-    """First start in development: a tenant and a key a newcomer can use at once."""
+    """First start in development: a tenant, its credits and a key a newcomer can use at once."""
     key_file = runtime.settings.dev_api_key_file
     known = key_file.read_text().strip() if key_file.exists() else None
     async with db_transaction(runtime.sessions) as session:
         new_key = await ensure_development_key(session, known_key=known)
+        tenant = await find_tenant(session, id_or_name=DEVELOPMENT_TENANT_NAME)
+        await grant_once(
+            session,
+            tenant.id,
+            DEVELOPMENT_CREDITS,
+            now=runtime.clock.now(),
+            reason="development tenant: starting credits",
+        )
     if new_key is not None:
         key_file.unlink(missing_ok=True)
         write_private(key_file, (new_key + "\n").encode())
@@ -215,7 +236,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (recipient, webhooks):
         app.include_router(module.router)
+    app.include_router(credits.router)
     app.include_router(pki.router)
+    app.include_router(providers.router)
     app.include_router(validations.router)
     if settings.is_development:
         app.include_router(dev.router)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.config import Settings
+from app.providers.factory import missing_sms_settings
 from app.signing.keys import SealConfigError, configured_source
 
 
@@ -65,6 +66,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         _seal_configured,
     ),
     Requirement("CACHET_TSA_URL", "the development TSA", lambda s: bool(s.tsa_url)),
+    Requirement(
+        "CACHET_SMS_PROVIDER (brevo, twilio or ovh) and its credentials",
+        "an outbox of text messages on disk, codes in clear",
+        lambda s: s.sms_provider != "dev" and not missing_sms_settings(s),
+    ),
 )
 
 

@@ -20,6 +20,7 @@ from app.crypto import SecretBox
 from app.db import EmbeddedPostgres
 from app.notifications.mailer import Mailer
 from app.pdf.gate import PdfGate
+from app.providers.sms import SmsProvider
 from app.storage.blobs import BlobStore
 
 
@@ -43,5 +44,6 @@ class Runtime:
     clock: Clock
     mailer: Mailer
     secrets: SecretBox
+    sms: SmsProvider
     seal: SealHandle
     embedded_postgres: EmbeddedPostgres | None = None

@@ -17,7 +17,9 @@ from app.webhooks.service import DELIVER
 from app.webhooks.tasks import deliver_endpoint, wake_stalled_endpoints
 from app.workflow.archive import RENEW_ARCHIVES
 from app.workflow.mail import SEND_EMAIL
+from app.workflow.otp import SEND_CODE
 from app.workflow.service import APPLY_SIGNATURE, SEAL_EVIDENCE
+from app.workflow.sms import send_code_job
 from app.workflow.tasks import (
     apply_signature_job,
     mark_email_failed,
@@ -57,5 +59,6 @@ JOB_SPECS: tuple[JobSpec[Runtime], ...] = (
     JobSpec(SWEEP, sweep, periodic=True),
     JobSpec(APPLY_SIGNATURE, apply_signature_job, on_exhausted=signature_failed),
     JobSpec(SEAL_EVIDENCE, seal_evidence_job),
+    JobSpec(SEND_CODE, send_code_job),
     JobSpec(RENEW_ARCHIVES, renew_archives_job, periodic=True),
 )

@@ -26,7 +26,9 @@ REQUIRED = [
     "CACHET_SIGNING_URL",
     "CACHET_SIGNING_KEY_FILE",
     "CACHET_TSA_URL",
+    "CACHET_SMS_PROVIDER",
 ]
+SMS = ("sms_provider", "twilio_account_sid", "twilio_auth_token", "sms_sender")
 SEAL = ("signing_key_file", "signing_cert_file", "signing_chain_file")
 
 
@@ -49,6 +51,11 @@ async def complete(
             "signing_cert_file": str(test_pki.seal_cert_pem),
             "signing_chain_file": str(test_pki.chain_pem),
             "tsa_url": test_pki.tsa_url,
+            # Never called here: the service only starts.
+            "sms_provider": "twilio",
+            "twilio_account_sid": "AC" + "0" * 32,
+            "twilio_auth_token": "a token",
+            "sms_sender": "Cachet",
         }
 
 
@@ -84,6 +91,8 @@ async def test_nothing_configured_names_every_missing_setting(workdir: Path, com
         (("signing_url",), "CACHET_SIGNING_URL"),
         (SEAL, "CACHET_SIGNING_KEY_FILE"),
         (("tsa_url",), "CACHET_TSA_URL"),
+        (SMS, "CACHET_SMS_PROVIDER"),
+        (("twilio_auth_token",), "CACHET_SMS_PROVIDER"),
     ],
 )
 async def test_each_development_stand_in_alone_stops_serve(

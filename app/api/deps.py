@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from functools import partial
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step, step_at
 from app.config import Settings
-from app.envelopes.models import Envelope
+from app.credits.service import PAID_LEVELS, Balance, balances
+from app.envelopes.models import Envelope, EnvelopeStatus, Level
 from app.envelopes.schemas import EnvelopeOut
 from app.envelopes.views import envelope_out
 from app.errors import Unauthenticated
@@ -81,13 +81,37 @@ def sender_step(runtime: RuntimeDep, principal: PrincipalDep, origin: OriginDep)
 SenderStepDep = Annotated[Step, Depends(sender_step)]
 
 
-def envelope_presenter(runtime: RuntimeDep) -> Callable[[Envelope], EnvelopeOut]:
-    """The sender's view of an envelope, its readiness judged at the service clock's now."""
-    return partial(
-        envelope_out,
-        limit_bytes=runtime.settings.envelope_size_limit_bytes,
-        now=runtime.clock.now(),
-    )
+class EnvelopePresenter:
+    """The sender's view of envelopes for one request: readiness judged at the service clock's
+    now and, for eIDAS drafts, against the tenant's credits (read once, when first needed)."""
+
+    def __init__(self, runtime: Runtime, session: AsyncSession, principal: Principal) -> None:
+        self._limit_bytes = runtime.settings.envelope_size_limit_bytes
+        self._now = runtime.clock.now()
+        self._session = session
+        self._tenant_id = principal.tenant_id
+        self._balances: dict[Level, Balance] | None = None
+
+    async def __call__(self, envelope: Envelope) -> EnvelopeOut:
+        return envelope_out(
+            envelope,
+            limit_bytes=self._limit_bytes,
+            now=self._now,
+            credits_available=await self._credits(envelope),
+        )
+
+    async def _credits(self, envelope: Envelope) -> int | None:
+        if envelope.status is not EnvelopeStatus.draft or envelope.level not in PAID_LEVELS:
+            return None
+        if self._balances is None:
+            self._balances = await balances(self._session, self._tenant_id)
+        return self._balances[envelope.level].available
 
 
-EnvelopeViewDep = Annotated[Callable[[Envelope], EnvelopeOut], Depends(envelope_presenter)]
+def envelope_presenter(
+    runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+) -> EnvelopePresenter:
+    return EnvelopePresenter(runtime, session, principal)
+
+
+EnvelopeViewDep = Annotated[EnvelopePresenter, Depends(envelope_presenter)]

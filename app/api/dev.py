@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import uuid
 from typing import Any
 
 import anyio
@@ -20,7 +21,9 @@ from app.envelopes.models import EnvelopeKind, Recipient
 from app.envelopes.people import sender_name
 from app.errors import NotFound
 from app.notifications.mailer import DevMailbox
+from app.providers.dev_sms import DevSmsOutbox
 from app.workflow.loading import load_envelope
+from app.workflow.models import OtpCode
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,6 +42,36 @@ async def list_mailbox(runtime: RuntimeDep) -> dict[str, Any]:
         "data": [
             {"id": e.id, "to": e.to_address, "subject": e.subject, "date": e.date.isoformat()}
             for e in entries
+        ]
+    }
+
+
+def _sms_outbox(runtime: RuntimeDep) -> DevSmsOutbox:
+    if not runtime.settings.is_development or not isinstance(runtime.sms, DevSmsOutbox):
+        raise NotFound("sms_outbox")
+    return runtime.sms
+
+
+@router.get("/dev/sms")
+async def list_sms(runtime: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """Text messages the development SMS provider 'sent', newest first (DATA_DIR/sms)."""
+    messages = await anyio.to_thread.run_sync(_sms_outbox(runtime).messages)
+    codes = {uuid.UUID(m.reference) for m in messages}
+    rows = await session.execute(
+        select(OtpCode.id, OtpCode.envelope_id, OtpCode.recipient_id).where(OtpCode.id.in_(codes))
+    )
+    owners = {row.id: (str(row.envelope_id), str(row.recipient_id)) for row in rows}
+    return {
+        "data": [
+            {
+                "id": m.id,
+                "to": m.to,
+                "text": m.text,
+                "sent_at": m.sent_at.isoformat(),
+                "envelope_id": owners.get(uuid.UUID(m.reference), (None, None))[0],
+                "recipient_id": owners.get(uuid.UUID(m.reference), (None, None))[1],
+            }
+            for m in messages
         ]
     }
 

@@ -37,7 +37,7 @@ async def create_envelope(
 
     async def create() -> Answer:
         envelope = await service.create_envelope(session, step, principal, body)
-        return present(envelope).model_dump(mode="json")
+        return (await present(envelope)).model_dump(mode="json")
 
     return await answer_once(
         session,
@@ -73,7 +73,7 @@ async def list_envelopes(
         session, principal, filters=filters, cursor=cursor, limit=limit
     )
     return EnvelopePage(
-        data=[present(e) for e in rows],
+        data=[await present(e) for e in rows],
         next_cursor=next_cursor,
         has_more=next_cursor is not None,
     )
@@ -89,7 +89,7 @@ async def get_envelope(
     envelope_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, present: EnvelopeViewDep
 ) -> EnvelopeOut:
     """Full state: documents with their badges, recipients in order, size, readiness."""
-    return present(await service.get_envelope(session, principal, envelope_id))
+    return await present(await service.get_envelope(session, principal, envelope_id))
 
 
 @router.patch(
@@ -107,7 +107,7 @@ async def update_envelope(
     present: EnvelopeViewDep,
 ) -> EnvelopeOut:
     """Change a draft; only the fields sent are changed."""
-    return present(await service.update_envelope(session, step, principal, envelope_id, body))
+    return await present(await service.update_envelope(session, step, principal, envelope_id, body))
 
 
 @router.delete(

@@ -41,6 +41,15 @@ class Problem(BaseModel):
     blockers: list[dict[str, Any]] | None = Field(
         default=None, description="send refused: every reason the envelope is not ready"
     )
+    attempts_left: int | None = Field(
+        default=None, description="otp_invalid: tries left on this code (0: ask for a new one)"
+    )
+    required: int | None = Field(
+        default=None, description="insufficient_credits: credits the send needs"
+    )
+    available: int | None = Field(
+        default=None, description="insufficient_credits: credits the tenant has left"
+    )
     request_id: str | None = Field(default=None, description="also in the X-Request-ID header")
 
 

@@ -14,21 +14,27 @@ from app.activity import Step, step_at
 from app.api.deps import OriginDep, RuntimeDep, SessionDep
 from app.api.documents import DOCUMENT_CONTENT_RESPONSES, document_file
 from app.api.problems import problems
+from app.db import transaction
 from app.envelopes.models import Envelope, Recipient
 from app.envelopes.people import recipient_email
 from app.envelopes.service import find_document
 from app.errors import Unauthenticated
 from app.evidence.service import Actor
-from app.workflow import service
+from app.workflow import otp, service
+from app.workflow.models import OtpState
 from app.workflow.schemas import (
     ApproveIn,
     DeclineIn,
+    OtpSent,
+    OtpVerified,
+    OtpVerifyIn,
     SessionIn,
     SessionOut,
     SignIn,
     SigningEnvelopeOut,
 )
 from app.workflow.sessions import open_session, session_expires_at, session_holder
+from app.workflow.sms import send_outcome
 from app.workflow.views import signing_envelope_out
 
 router = APIRouter(prefix="/v1/signing", tags=["signing"])
@@ -40,6 +46,9 @@ _session_bearer = HTTPBearer(
 )
 
 
+SessionCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_session_bearer)]
+
+
 @dataclass(frozen=True)
 class Acting:
     """The recipient behind a session, with the envelope locked or not."""
@@ -47,6 +56,7 @@ class Acting:
     step: Step
     envelope: Envelope
     recipient: Recipient
+    session_id: uuid.UUID
 
 
 def _step(runtime: RuntimeDep, origin: OriginDep) -> Step:
@@ -59,15 +69,16 @@ StepDep = Annotated[Step, Depends(_step)]
 async def _acting(
     session: SessionDep,
     step: StepDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_session_bearer)],
+    credentials: SessionCredentials,
     *,
     lock: bool,
 ) -> Acting:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing_session", "Send the session as 'Authorization: Bearer …'.")
-    envelope, recipient = await session_holder(session, step, credentials.credentials, lock=lock)
+    holder = await session_holder(session, step, credentials.credentials, lock=lock)
+    recipient = holder.recipient
     actor = Actor("recipient", id=str(recipient.id), email=recipient_email(recipient))
-    return Acting(step.by(actor), envelope, recipient)
+    return Acting(step.by(actor), holder.envelope, recipient, holder.session_id)
 
 
 async def reading(
@@ -119,8 +130,12 @@ async def open_signing_session(
     responses=problems(401),
 )
 async def get_signing_envelope(who: ReadingDep, session: SessionDep) -> SigningEnvelopeOut:
-    """What this recipient sees, and what they may do now (`me.actions`)."""
-    return await signing_envelope_out(session, who.envelope, who.recipient)
+    """What this recipient sees, what they may do now (`me.actions`), and their steps in
+    order (`me.steps`: the email link, the SMS code and identity check of the eIDAS levels,
+    then signing)."""
+    return await signing_envelope_out(
+        session, who.step, who.envelope, who.recipient, who.session_id
+    )
 
 
 @router.get(
@@ -181,5 +196,65 @@ async def sign(
         consent=body.consent,
         signature_image=body.signature_image,
         blobs=runtime.blobs,
+        session_id=who.session_id,
     )
     return await get_signing_envelope(who, session)
+
+
+@router.post(
+    "/otp",
+    response_model=OtpSent,
+    status_code=202,
+    operation_id="requestSigningCode",
+    responses=problems(401, 409, 410, 422, 423, 429),
+)
+async def request_otp(
+    runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+) -> OtpSent:
+    """eIDAS levels: send a one-time code to the signer's phone (`me.phone_hint`). A new code
+    replaces the last. At most one send per 30 s and 3 per 15 minutes (429 `otp_rate_limited`
+    with Retry-After); a number the provider cannot reach is 422 `phone_unreachable` (the
+    sender is told); after 10 wrong codes, 423 `otp_locked` until the sender reminds."""
+    async with transaction(runtime.sessions) as session:
+        who = await _acting(session, step, credentials, lock=True)
+        requested = await otp.request_code(
+            session, who.step, who.envelope, who.recipient, session_id=who.session_id
+        )
+    # The send is a job; wait a moment for it, so that a refused number is told now.
+    wait = runtime.settings.otp_send_wait_seconds
+    state = await send_outcome(runtime, requested.code_id, within=wait)
+    if state is OtpState.refused:
+        raise otp.unreachable()
+    return OtpSent(
+        expires_at=requested.expires_at,
+        resend_after_seconds=requested.resend_after_seconds,
+        phone_hint=requested.phone_hint,
+        status="sent" if state is OtpState.sent else "queued",
+    )
+
+
+@router.post(
+    "/otp/verify",
+    response_model=OtpVerified,
+    operation_id="verifySigningCode",
+    responses=problems(401, 409, 410, 422, 423),
+)
+async def verify_otp(
+    body: OtpVerifyIn, runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+) -> OtpVerified:
+    """Enter the code. Right: this session may sign for CACHET_OTP_VERIFIED_SECONDS. Wrong:
+    422 `otp_invalid` with `attempts_left` (5 per code); expired or replaced: 422
+    `otp_expired` / `otp_used`; the 10th wrong code in a row locks: 423 `otp_locked`."""
+    async with transaction(runtime.sessions) as session:
+        who = await _acting(session, step, credentials, lock=True)
+        entered = await otp.verify_code(
+            session,
+            who.step,
+            who.envelope,
+            who.recipient,
+            session_id=who.session_id,
+            code=body.code,
+        )
+    if entered.refusal is not None:  # raised after the commit: the failure stays counted
+        raise entered.refusal
+    return OtpVerified(verified=True)

@@ -52,7 +52,7 @@ async def reorder_recipients(
 ) -> EnvelopeOut:
     """Set the order in which recipients act; list every recipient once."""
     envelope = await recipients.reorder_recipients(session, principal, envelope_id, body)
-    return present(envelope)
+    return await present(envelope)
 
 
 @router.patch(

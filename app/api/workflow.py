@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body
@@ -11,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
+    EnvelopePresenter,
     EnvelopeViewDep,
     PrincipalDep,
     RuntimeDep,
@@ -107,12 +107,12 @@ async def cancel_envelope(
 
 
 async def _after_change(
-    session: AsyncSession, envelope: Envelope, present: Callable[[Envelope], EnvelopeOut]
+    session: AsyncSession, envelope: Envelope, present: EnvelopePresenter
 ) -> EnvelopeOut:
     """updated_at is set by the database: read it back before answering."""
     await session.flush()
     await session.refresh(envelope, ["updated_at"])
-    return present(envelope)
+    return await present(envelope)
 
 
 @router.post(

@@ -88,6 +88,23 @@ async def grant(
     return entry
 
 
+async def grant_once(
+    session: AsyncSession, tenant_id: uuid.UUID, amount: int, *, now: datetime, reason: str
+) -> bool:
+    """Grants `amount` at every paid level to a tenant that was never granted any (the
+    development tenant's starting credits, as on the seed's screen); whether it did."""
+    granted = await session.scalar(
+        select(CreditEntry.id).where(
+            CreditEntry.tenant_id == tenant_id, CreditEntry.kind == CreditKind.grant
+        )
+    )
+    if granted is not None:
+        return False
+    for level in PAID_LEVELS:
+        await grant(session, tenant_id, level, amount, now=now, reason=reason)
+    return True
+
+
 def signers_paying(envelope: Envelope) -> list[Recipient]:
     """Who costs a credit: every signer of an envelope at a paid level; nobody otherwise."""
     return list(envelope.recipients) if envelope.level in PAID_LEVELS else []

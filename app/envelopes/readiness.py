@@ -18,13 +18,17 @@ from app.envelopes.rules import (
 )
 
 EIDAS_LEVELS = frozenset({Level.eidas_simple, Level.eidas_advanced})
-# Levels this version can send: `simple` signs with the platform seal; the eIDAS levels wait
-# for their SMS and identity checks. Approval envelopes have no level and can be sent.
-AVAILABLE_LEVELS = frozenset({Level.simple})
+# Levels this version can send: `simple` and `eidas_simple` sign with the platform seal (the
+# second after an SMS code); `eidas_advanced` waits for its identity check. Approval
+# envelopes have no level and can be sent.
+AVAILABLE_LEVELS = frozenset({Level.simple, Level.eidas_simple})
 
 
-def envelope_blockers(envelope: Envelope, now: datetime) -> list[Blocker]:
-    """Every reason the envelope cannot be sent at `now`; empty when it can."""
+def envelope_blockers(
+    envelope: Envelope, now: datetime, *, credits_available: int | None = None
+) -> list[Blocker]:
+    """Every reason the envelope cannot be sent at `now`; empty when it can. With the
+    tenant's credits at the envelope's level, too few of them is a reason too."""
     view = EnvelopeView(
         is_draft=envelope.status is EnvelopeStatus.draft,
         is_signature=envelope.kind is EnvelopeKind.signature,
@@ -33,6 +37,7 @@ def envelope_blockers(envelope: Envelope, now: datetime) -> list[Blocker]:
         expiry_in_past=envelope.expires_at is not None and envelope.expires_at <= now,
         documents=[document_view(d) for d in envelope.documents],
         recipients=[_recipient_view(r) for r in envelope.recipients],
+        credits_available=credits_available,
     )
     return blockers(view)
 

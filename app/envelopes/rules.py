@@ -179,6 +179,7 @@ class BlockerCode(StrEnum):
     level_not_available = "level_not_available"
     expiry_in_past = "expiry_in_past"
     not_a_draft = "not_a_draft"
+    insufficient_credits = "insufficient_credits"
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,8 @@ class EnvelopeView:
     expiry_in_past: bool
     documents: Sequence[DocumentView]
     recipients: Sequence[RecipientView] = field(default_factory=tuple)
+    # eIDAS levels: credits the tenant can still reserve at this level (None: not asked).
+    credits_available: int | None = None
 
 
 def stamps_complete(document: DocumentView, signer_ids: Sequence[str]) -> bool:
@@ -247,8 +250,19 @@ def _level_blockers(envelope: EnvelopeView) -> list[Blocker]:
         found.append(
             Blocker(
                 BlockerCode.level_not_available,
-                "only the simple level can be sent with this Cachet version; the eIDAS levels "
-                "(SMS code, identity check) are not built yet",
+                "this Cachet version cannot send this level yet: eidas_advanced needs the "
+                "identity check, which is not built yet",
+                "/level",
+            )
+        )
+    needed = len(envelope.recipients)
+    credits = envelope.credits_available
+    if envelope.eidas and credits is not None and needed > credits:
+        found.append(
+            Blocker(
+                BlockerCode.insufficient_credits,
+                f"sending takes {needed} credit(s) at this level (one per signer); "
+                f"{envelope.credits_available} available",
                 "/level",
             )
         )

@@ -26,10 +26,13 @@ def budget_of(envelope: Envelope, limit_bytes: int) -> Budget:
     return Budget(sum(d.size_bytes for d in envelope.documents), limit_bytes)
 
 
-def envelope_out(envelope: Envelope, *, limit_bytes: int, now: datetime) -> EnvelopeOut:
-    """The envelope as its sender sees it, readiness judged at `now` (the service clock)."""
+def envelope_out(
+    envelope: Envelope, *, limit_bytes: int, now: datetime, credits_available: int | None = None
+) -> EnvelopeOut:
+    """The envelope as its sender sees it, readiness judged at `now` (the service clock) and,
+    at eIDAS levels, against the tenant's credits."""
     signer_ids = [str(r.id) for r in envelope.recipients]
-    found = envelope_blockers(envelope, now)
+    found = envelope_blockers(envelope, now, credits_available=credits_available)
     budget = budget_of(envelope, limit_bytes)
     return EnvelopeOut(
         id=envelope.id,

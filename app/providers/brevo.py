@@ -68,6 +68,9 @@ class BrevoSms:
             return SentSms(self.name, str(message_id))
         raise _failure(response.status_code, answer)
 
+    def status_url(self, endpoint: str) -> str | None:
+        return f"{endpoint}?token={self.callback_token}"  # Brevo signs nothing: a secret URL
+
     def delivery_reports(self, request: CallbackRequest) -> list[DeliveryReport]:
         if not hmac.compare_digest(_token_of(request), self.callback_token):
             raise BadCallback("the Brevo callback token does not match")

@@ -56,6 +56,9 @@ class DevSmsOutbox:
         messages = [_read(path) for path in self.directory.glob("*.json")]
         return sorted(messages, key=lambda m: m.sent_at, reverse=True)
 
+    def status_url(self, endpoint: str) -> str | None:
+        return None
+
     def delivery_reports(self, request: CallbackRequest) -> list[DeliveryReport]:
         raise BadCallback("the development outbox sends no delivery reports")
 

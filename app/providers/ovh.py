@@ -116,6 +116,9 @@ class OvhSms:
                 raise SmsUnavailable(f"OVHcloud's clock could not be read: {error}") from error
         return self._time_delta
 
+    def status_url(self, endpoint: str) -> str | None:
+        return None
+
     def delivery_reports(self, request: CallbackRequest) -> list[DeliveryReport]:
         raise BadCallback("OVHcloud delivery reports are not taken: they cannot be verified")
 

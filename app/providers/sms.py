@@ -69,6 +69,11 @@ class SmsProvider(Protocol):
 
     async def send(self, sms: OutgoingSms) -> SentSms: ...
 
+    def status_url(self, endpoint: str) -> str | None:
+        """What to give the vendor as the delivery reports' address, built on the service's
+        endpoint for them; None when this provider reports nothing this service can verify."""
+        ...
+
     def delivery_reports(self, request: CallbackRequest) -> list[DeliveryReport]:
         """Verify a callback and read what it reports; raises BadCallback."""
         ...

@@ -454,6 +454,26 @@ def renew_archive_timestamp(source: Path, target: Path, seal: SealLike) -> Archi
     return asyncio.run(_archive(source, target, seal, _newest_document_timestamp))
 
 
+def add_validation_data(source: Path, target: Path, seal: SealLike, *, field_name: str) -> None:
+    """PAdES B-LT for one signature, right after it is made: its signer's and timestamp's
+    chains with revocation data, hard-fail, in the file's DSS (one incremental update).
+    Raises Unavailable when revocation data cannot be obtained (nothing is written)."""
+    asyncio.run(_embed_for_field(source, target, seal, field_name))
+
+
+async def _embed_for_field(source: Path, target: Path, seal: SealLike, field_name: str) -> None:
+    context = seal.validation_context(require_revocation=True)
+    try:
+        with source.open("rb") as pdf_in, _replacing(target) as pdf_out:
+            reader = PdfFileReader(pdf_in)
+            (signature,) = [s for s in reader.embedded_signatures if s.field_name == field_name]
+            writer = IncrementalPdfFileWriter.from_reader(reader)
+            await ltv.embed_validation_data(writer, ltv.chains_of(signature), context)
+            writer.write(pdf_out)  # type: ignore[no-untyped-call]
+    finally:
+        await context.aclose()  # type: ignore[no-untyped-call]
+
+
 def archive_expiry(source: Path) -> datetime | None:
     """When the newest document timestamp's own certificate expires, read from the file (for
     files archived before that date was recorded); None without a document timestamp."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -32,7 +32,7 @@ from app.signing.evidence_pdf import (
 )
 from app.signing.pades import seal_pdf
 from app.tenants.models import Tenant
-from app.workflow.models import SignatureRequest
+from app.workflow.models import OtpCode, SignatureRequest
 from app.workflow.versions import run_in_signing_worker, signed_version
 
 # Each event type in words, for the evidence PDF's log (tests check that none is missing).
@@ -111,6 +111,17 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
 
 METHOD_WORDS = {
     "email_link": {"fr": "lien personnel envoyé par e-mail", "en": "personal link sent by email"},
+    "email_link+sms_otp": {
+        "fr": "lien personnel envoyé par e-mail, puis code à usage unique envoyé par SMS",
+        "en": "personal link sent by email, then a one-time code sent by SMS",
+    },
+}
+STEP_WORDS = {
+    "opened": {"fr": "lien ouvert le {at}", "en": "link opened {at}"},
+    "sms": {
+        "fr": "code SMS envoyé au {phone} le {sent}, vérifié le {verified}",
+        "en": "SMS code sent to {phone} {sent}, verified {verified}",
+    },
 }
 
 
@@ -148,6 +159,7 @@ async def build_evidence_report(
     events = await envelope_events(session, envelope.id)
     chain = await session.get(EvidenceChain, envelope.id)
     requests = await _signature_requests(session, envelope)
+    codes = await _verified_codes(session, envelope)
     locale = envelope.locale.value
     tenant = await session.get(Tenant, envelope.tenant_id)
     return EvidenceReport(
@@ -162,7 +174,8 @@ async def build_evidence_report(
         sent_at=envelope.sent_at,
         ended_at=envelope.ended_at,
         recipients=[
-            _recipient(r, envelope, requests.get(r.id), locale) for r in envelope.recipients
+            _recipient(r, envelope, requests.get(r.id), locale, codes.get(r.id))
+            for r in envelope.recipients
         ],
         documents=[
             EvidenceDocument(
@@ -192,7 +205,11 @@ async def _signature_requests(
 
 
 def _recipient(
-    recipient: Recipient, envelope: Envelope, request: SignatureRequest | None, locale: str
+    recipient: Recipient,
+    envelope: Envelope,
+    request: SignatureRequest | None,
+    locale: str,
+    code: OtpCode | None,
 ) -> EvidenceRecipient:
     signer = envelope.kind is EnvelopeKind.signature
     method = request.method if request else "email_link"
@@ -202,11 +219,39 @@ def _recipient(
         email=recipient_email(recipient),
         role="signer" if signer else "approver",
         status=recipient.status.value,
-        authentication_method=METHOD_WORDS.get(method, {}).get(locale, method),
+        authentication_method=_authentication(method, recipient, code, locale),
         acted_at=recipient.acted_at,
         ip=request.ip if request else None,
         user_agent=request.user_agent if request else None,
     )
+
+
+def _authentication(method: str, recipient: Recipient, code: OtpCode | None, locale: str) -> str:
+    """How the signer was authenticated, and when each step was done."""
+    lines = [METHOD_WORDS.get(method, {}).get(locale, method)]
+    if recipient.opened_at is not None:
+        lines.append(STEP_WORDS["opened"][locale].format(at=_utc(recipient.opened_at)))
+    if code is not None and code.verified_at is not None:
+        lines.append(
+            STEP_WORDS["sms"][locale].format(
+                phone=code.phone_hint, sent=_utc(code.created_at), verified=_utc(code.verified_at)
+            )
+        )
+    return "\n".join(lines)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+async def _verified_codes(session: AsyncSession, envelope: Envelope) -> dict[uuid.UUID, OtpCode]:
+    """Each signer's code that was entered right (the last one, if several)."""
+    rows = await session.scalars(
+        select(OtpCode)
+        .where(OtpCode.envelope_id == envelope.id, OtpCode.verified_at.is_not(None))
+        .order_by(OtpCode.verified_at)
+    )
+    return {row.recipient_id: row for row in rows}
 
 
 def event_label(type: str, locale: Locale) -> str | None:

@@ -39,6 +39,7 @@ class Verdict(StrEnum):
     spent = "spent"  # wrong, and that was the code's last try
     locked = "locked"  # wrong, and the signer's failures reach the lock
     expired = "expired"
+    exhausted = "exhausted"  # its tries are spent: not even the right code opens it now
     used = "used"  # this code was accepted already, or replaced by a newer one
 
 
@@ -58,6 +59,8 @@ def judge(
         return Verdict.used
     if now >= state.expires_at:
         return Verdict.expired
+    if state.tries_used >= policy.tries_per_code:
+        return Verdict.exhausted
     if matches:
         return Verdict.accepted
     if failures + 1 >= policy.failures_before_lock:

@@ -8,8 +8,9 @@ tests/workflow/test_rules.py checks them table-driven.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from app.envelopes.models import EnvelopeStatus, RecipientStatus
 from app.envelopes.states import ACTIONABLE_RECIPIENT, DONE_RECIPIENT
@@ -71,3 +72,42 @@ def manual_reminder_wait(
     if last_at is None or now >= last_at + cooldown:
         return None
     return last_at + cooldown - now
+
+
+StepName = Literal["email", "sms", "identity", "sign"]
+StepStatus = Literal["done", "pending", "blocked"]
+
+
+@dataclass(frozen=True)
+class CeremonyState:
+    """What the signer's steps depend on, as plain values."""
+
+    sms: bool  # the level asks for an SMS code
+    identity: bool  # the level asks for an identity check
+    acted: bool  # signed or approved (or their signature is being applied)
+    my_turn: bool
+    sms_verified: bool = False
+    sms_blocked: bool = False  # locked after wrong codes, or the phone cannot be reached
+    identity_done: bool = False
+
+
+def ceremony_steps(state: CeremonyState) -> list[tuple[StepName, StepStatus]]:
+    """The recipient's steps in order: the link proves the email; then the SMS code, the
+    identity check, and the signature (or approval), each open once those before it are done."""
+    names: list[StepName] = ["email"]
+    names += ["sms"] if state.sms else []
+    names += ["identity"] if state.identity else []
+    names.append("sign")
+    if state.acted:
+        return [(name, "done") for name in names]
+    done = {"email": True, "sms": state.sms_verified, "identity": state.identity_done}
+    steps: list[tuple[StepName, StepStatus]] = []
+    open_so_far = state.my_turn
+    for name in names:
+        if done.get(name, False):
+            steps.append((name, "done"))
+            continue
+        blocked = not open_so_far or (name == "sms" and state.sms_blocked)
+        steps.append((name, "blocked" if blocked else "pending"))
+        open_so_far = False  # a step not done keeps those after it closed
+    return steps

@@ -83,6 +83,17 @@ class SigningParticipant(ResponseBody):
     is_me: bool
 
 
+class CeremonyStep(ResponseBody):
+    step: Literal["email", "sms", "identity", "sign"] = Field(
+        description="email: the link (done by opening it); sms: the one-time code; identity: "
+        "the identity check; sign: signing, or approving"
+    )
+    status: Literal["done", "pending", "blocked"] = Field(
+        description="pending: the one to do now; blocked: not yet (or not possible: a locked "
+        "code entry, an unreachable phone)"
+    )
+
+
 class SigningMe(ResponseBody):
     recipient_id: uuid.UUID
     position: int
@@ -100,6 +111,13 @@ class SigningMe(ResponseBody):
         default=None,
         description="signers only: the statement to show beside the consent box; POST /sign "
         "records exactly this text",
+    )
+    steps: list[CeremonyStep] = Field(
+        description="what this recipient does, in order, and where they are"
+    )
+    phone_hint: str | None = Field(
+        default=None,
+        description="eIDAS levels: the number the SMS code goes to, masked (+33 6 •• •• •• 78)",
     )
 
 
@@ -134,3 +152,22 @@ class SignIn(RequestBody):
         "(`data:image/png;base64,...`, what canvas.toDataURL() gives) is accepted too. At most "
         "`CACHET_SIGNATURE_IMAGE_MAX_BYTES` decoded bytes and 2000x2000 pixels."
     )
+
+
+class OtpSent(ResponseBody):
+    expires_at: datetime = Field(description="the code works until then (5 minutes)")
+    resend_after_seconds: int = Field(description="a new code can be asked for after this")
+    phone_hint: str = Field(description="where it went, masked")
+    status: Literal["sent", "queued"] = Field(
+        description="sent: the SMS provider took it; queued: it is being retried"
+    )
+
+
+class OtpVerifyIn(RequestBody):
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] = Field(
+        description="the 6 digits received by SMS"
+    )
+
+
+class OtpVerified(ResponseBody):
+    verified: bool

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
 from app.config import Settings
+from app.credits import service as credits
 from app.crypto import sha256_hex
 from app.envelopes.models import (
     Envelope,
     EnvelopeKind,
     EnvelopeStatus,
+    Level,
     Locale,
     Recipient,
     RecipientStatus,
@@ -46,7 +48,7 @@ from app.jobs.queue import enqueue
 from app.notifications.content import EmailKind
 from app.runtime import Runtime
 from app.storage.blobs import BlobStore, store_bytes
-from app.workflow import rules
+from app.workflow import otp, rules
 from app.workflow.fields import prepare_documents
 from app.workflow.loading import load_envelope
 from app.workflow.mail import addressee_of, queue_email, sender_addressee
@@ -57,8 +59,13 @@ APPLY_SIGNATURE = "signing.apply"
 """The job that signs for one signer: workflow/tasks.py."""
 SEAL_EVIDENCE = "evidence.seal"
 """The job that seals a completed approval envelope's evidence PDF: workflow/tasks.py."""
-SIGNING_METHOD = "email_link"
-"""How a `simple`-level signer is authenticated: they hold the link emailed to them."""
+# How a signer is authenticated, by level: the link emailed to them, then the SMS code.
+SIGNING_METHODS = {
+    None: "email_link",
+    Level.simple: "email_link",
+    Level.eidas_simple: "email_link+sms_otp",
+    Level.eidas_advanced: "email_link+sms_otp",
+}
 CONSENT_TEXT = {
     Locale.fr: "J'ai lu les documents et je les signe électroniquement. Je reconnais que cette "
     "signature électronique a la même valeur que ma signature manuscrite.",
@@ -90,6 +97,7 @@ async def send(session: AsyncSession, step: Step, envelope: Envelope, runtime: R
             [FieldError(b.pointer, b.detail) for b in found],
             blockers=[blocker_json(b) for b in found],
         )
+    await credits.reserve(session, step, envelope)  # 402 insufficient_credits, or one per signer
     move_envelope(envelope, EnvelopeStatus.in_progress)
     envelope.sent_at = step.now
     # Every link is live from now on, so a recipient who opens theirs early sees the envelope
@@ -158,6 +166,7 @@ async def remind(session: AsyncSession, step: Step, envelope: Envelope) -> Recip
     recipient = rules.whose_turn(envelope.recipients)
     assert recipient is not None  # an envelope in progress always has someone whose turn it is
     envelope.last_manual_reminder_at = step.now
+    await otp.unlock(session, step, envelope, recipient)  # re-inviting forgives wrong codes
     await _send_reminder(session, step, envelope, recipient, scheduled=False)
     return recipient
 
@@ -277,6 +286,7 @@ async def sign(
     consent: bool,
     signature_image: str,
     blobs: BlobStore,
+    session_id: uuid.UUID,
 ) -> SignatureRequest:
     """The signer's consent and handwritten image: checked, recorded durably, and the job
     that signs every document queued. Refused before the image is stored, so a refused
@@ -293,6 +303,14 @@ async def sign(
         partial(decode_signature_image, signature_image, max_bytes=max_bytes)
     )
     await require_can_sign(session, envelope, recipient)
+    await otp.require_verified(
+        session,
+        envelope,
+        recipient,
+        session_id=session_id,
+        now=step.now,
+        valid_for=timedelta(seconds=step.settings.otp_verified_seconds),
+    )
     image_sha256 = await store_bytes(blobs, image.png, prefix="signature-image-")
     return await _request_signature(
         session, step, envelope, recipient, image_sha256, (image.width, image.height)
@@ -313,7 +331,7 @@ async def _request_signature(
         recipient_id=recipient.id,
         status=SignatureRequestStatus.pending,
         consent_text=consent_text(recipient),
-        method=SIGNING_METHOD,
+        method=SIGNING_METHODS[envelope.level],
         image_sha256=image_sha256,
         image_width=image_size[0],
         image_height=image_size[1],
@@ -330,7 +348,7 @@ async def _request_signature(
         EventType.recipient_consented,
         recipient_id=str(recipient.id),
         consent_text=request.consent_text,
-        method=SIGNING_METHOD,
+        method=request.method,
         signature_image_sha256=image_sha256,
     )
     await enqueue(session, APPLY_SIGNATURE, {"request_id": str(request.id)})
@@ -388,6 +406,7 @@ async def _end(
         recipient.next_reminder_at = None
         if rules.skipped_at_end(recipient.status):
             move_recipient(recipient, RecipientStatus.skipped)
+    await credits.release_unconsumed(session, step, envelope)
 
 
 # --- scheduled work (the sweep) -----------------------------------------------------------

@@ -83,9 +83,16 @@ def _require_open(envelope: Envelope) -> None:
         raise Gone("envelope_ended", f"The envelope is {envelope.status.value}.")
 
 
-async def session_holder(
-    session: AsyncSession, step: Step, secret: str, *, lock: bool
-) -> tuple[Envelope, Recipient]:
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a session: their envelope (locked or not), themselves, and which session."""
+
+    envelope: Envelope
+    recipient: Recipient
+    session_id: uuid.UUID
+
+
+async def session_holder(session: AsyncSession, step: Step, secret: str, *, lock: bool) -> Holder:
     """The envelope and recipient behind a session secret. Ending the envelope (cancel,
     decline, expiry, failure) ends all of its sessions at once: 410 `envelope_ended`."""
     row = await authenticate_session(session, step, secret)
@@ -93,7 +100,8 @@ async def session_holder(
     assert holder is not None  # sessions are deleted with their recipient
     envelope = await load_envelope(session, holder.envelope_id, lock=lock)
     _require_open(envelope)
-    return envelope, next(r for r in envelope.recipients if r.id == row.recipient_id)
+    recipient = next(r for r in envelope.recipients if r.id == row.recipient_id)
+    return Holder(envelope, recipient, row.id)
 
 
 async def authenticate_session(session: AsyncSession, step: Step, secret: str) -> RecipientSession:

@@ -16,10 +16,12 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
+from app.credits import service as credits
 from app.envelopes.models import (
     Document,
     Envelope,
     EnvelopeStatus,
+    Level,
     Locale,
     Recipient,
     RecipientStatus,
@@ -33,6 +35,7 @@ from app.signing.pades import (
     FieldAlreadySigned,
     SignatureOrder,
     StampLook,
+    add_validation_data,
     sign_field,
 )
 from app.workflow import rules, service
@@ -59,7 +62,10 @@ async def sign_for(
     order = signature_order(envelope, recipient, image)
     for document in envelope.documents:
         await _sign_document(runtime, document, order, recipient)
+        if envelope.level in LONG_TERM_AT_ONCE:
+            await _embed_validation_data(runtime, document, order.field_name)
     step = step.by(Actor("recipient", id=str(recipient.id), email=recipient_email(recipient)))
+    await credits.consume(session, step, envelope, recipient)
     request.status = SignatureRequestStatus.applied
     request.applied_at = step.now
     envelope.pending_problem = None  # whatever the job waited for has answered
@@ -88,7 +94,7 @@ def signature_order(envelope: Envelope, recipient: Recipient, image_png: bytes) 
     return SignatureOrder(
         field_name=field_name_for(recipient),
         signer_name=name,
-        reason=_reason(recipient, name),
+        reason=_reason(envelope, recipient, name),
         location=None,
         contact_info=recipient_email(recipient),
         stamp=StampLook(
@@ -101,10 +107,34 @@ def signature_order(envelope: Envelope, recipient: Recipient, image_png: bytes) 
     )
 
 
-def _reason(recipient: Recipient, name: str) -> str:
-    if recipient.locale is Locale.fr:
-        return f"Signé par {name} (signature simple, authentifié par lien e-mail)"
-    return f"Signed by {name} (simple signature, authenticated by email link)"
+# How each level is named in the signature's /Reason, in the signer's language.
+REASONS = {
+    (Level.simple, Locale.fr): "Signé par {name} (signature simple, authentifié par lien e-mail)",
+    (Level.simple, Locale.en): "Signed by {name} (simple signature, authenticated by email link)",
+    (Level.eidas_simple, Locale.fr): "Signé par {name} (signature électronique simple eIDAS, "
+    "authentifié par lien e-mail et code SMS)",
+    (Level.eidas_simple, Locale.en): "Signed by {name} (eIDAS simple electronic signature, "
+    "authenticated by email link and SMS code)",
+}
+# Signatures at these levels carry their validation data at once (B-LT), not only at
+# completion: what the signer's identity check rests on is kept as it was when they signed.
+LONG_TERM_AT_ONCE = frozenset({Level.eidas_simple, Level.eidas_advanced})
+
+
+def _reason(envelope: Envelope, recipient: Recipient, name: str) -> str:
+    level = envelope.level or Level.simple
+    return REASONS[(level, recipient.locale)].format(name=name)
+
+
+async def _embed_validation_data(runtime: Runtime, document: Document, field_name: str) -> None:
+    """PAdES B-LT: the new signature's chains and revocation data, hard-fail (Unavailable is
+    waited for like a TSA that does not answer)."""
+    document.current_sha256, _ = await signed_version(
+        runtime,
+        current_path(runtime.blobs, document),
+        partial(add_validation_data, field_name=field_name),
+        "long-term-",
+    )
 
 
 async def _sign_document(

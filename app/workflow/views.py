@@ -3,19 +3,25 @@ and the sender's preview of the queue and of the first invitation."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.envelopes.models import Envelope, EnvelopeKind, Recipient
+from app.activity import Step
+from app.envelopes.models import Envelope, EnvelopeKind, Level, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_name
+from app.envelopes.states import DONE_RECIPIENT
 from app.errors import DomainError
 from app.notifications.content import EmailKind
 from app.runtime import Runtime
-from app.workflow import service
+from app.workflow import otp, rules, service
 from app.workflow.mail import addressee_of, compose
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
+from app.workflow.otp_rules import phone_hint
 from app.workflow.schemas import (
+    CeremonyStep,
     EmailPreview,
     PreviewOut,
     Role,
@@ -34,12 +40,14 @@ def role_in(envelope: Envelope) -> Role:
 
 
 async def signing_envelope_out(
-    session: AsyncSession, envelope: Envelope, me: Recipient
+    session: AsyncSession, step: Step, envelope: Envelope, me: Recipient, session_id: uuid.UUID
 ) -> SigningEnvelopeOut:
-    """What this recipient sees, and what they may do now (`me.actions`)."""
+    """What this recipient sees, what they may do now (`me.actions`) and their steps."""
     is_signer = envelope.kind is EnvelopeKind.signature
     role = role_in(envelope)
     request = await service.signature_request_of(session, me) if is_signer else None
+    actions = actions_of(envelope, me, request)
+    phone = otp.signer_phone(me) if otp.needs_code(envelope) else None
     return SigningEnvelopeOut(
         id=envelope.id,
         kind=envelope.kind,
@@ -54,9 +62,11 @@ async def signing_envelope_out(
             position=me.position,
             role=role,
             status=me.status,
-            actions=actions_of(envelope, me, request),
+            actions=actions,
             signature=signature_state(request),
             consent_text=service.consent_text(me) if is_signer else None,
+            steps=await _steps(session, step, envelope, me, request, session_id),
+            phone_hint=phone_hint(phone) if phone else None,
         ),
         recipients=[
             SigningParticipant(
@@ -79,6 +89,35 @@ async def signing_envelope_out(
             for d in envelope.documents
         ],
     )
+
+
+async def _steps(
+    session: AsyncSession,
+    step: Step,
+    envelope: Envelope,
+    me: Recipient,
+    request: SignatureRequest | None,
+    session_id: uuid.UUID,
+) -> list[CeremonyStep]:
+    sms = otp.needs_code(envelope)
+    since = step.now - timedelta(seconds=step.settings.otp_verified_seconds)
+    state = rules.CeremonyState(
+        sms=sms,
+        identity=envelope.level is Level.eidas_advanced,
+        acted=me.status in DONE_RECIPIENT or request is not None,
+        my_turn=_my_turn(envelope, me),
+        sms_verified=sms and await otp.code_verified_for(session, me, session_id, since=since),
+        sms_blocked=me.otp_locked_at is not None or me.phone_unreachable_at is not None,
+    )
+    return [CeremonyStep(step=name, status=status) for name, status in rules.ceremony_steps(state)]
+
+
+def _my_turn(envelope: Envelope, me: Recipient) -> bool:
+    try:
+        service.require_turn(envelope, me)
+    except DomainError:
+        return False
+    return True
 
 
 def actions_of(

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.policy_decl import (
     CertificateFetchingRule,
     PdfSignatureValidationSpec,
@@ -84,4 +86,26 @@ async def strict_ades_verdicts(
                 failure=result.failure_msg,
             )
         )
+    return verdicts
+
+
+async def offline_hard_fail_verdicts(
+    pdf: bytes, trust_roots: Sequence[asn1_x509.Certificate]
+) -> list[bool]:
+    """pyHanko's signature validation with only what the file's DSS holds (nothing fetched)
+    and revocation checking hard-fail: what a B-LT signature passes before any archive
+    timestamp exists, and a B-T one does not."""
+    reader = PdfFileReader(io.BytesIO(pdf))
+    dss = DocumentSecurityStore.read_dss(reader)
+    verdicts = []
+    for embedded in reader.embedded_regular_signatures:
+        context = dss.as_validation_context(
+            {
+                "trust_roots": list(trust_roots),
+                "allow_fetching": False,
+                "revocation_mode": "hard-fail",
+            }
+        )
+        status = await async_validate_pdf_signature(embedded, context)
+        verdicts.append(status.bottom_line)
     return verdicts

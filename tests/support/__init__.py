@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Any, Self
 
 import httpx
@@ -17,13 +18,15 @@ A4 = (595.28, 841.89)
 
 class ApiClient(httpx.AsyncClient):
     tenant_key: str
+    tenant_id: uuid.UUID
 
     @classmethod
     async def for_new_tenant(cls, base_url: str, runtime: Runtime) -> Self:
         async with transaction(runtime.sessions) as session:
-            _, key = await create_tenant(session, name="test-tenant")
+            tenant, key = await create_tenant(session, name="test-tenant")
         client = cls(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         client.tenant_key = key
+        client.tenant_id = tenant.id
         return client
 
     async def envelope(self, kind: str = "signature", **fields: Any) -> dict[str, Any]:

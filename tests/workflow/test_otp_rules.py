@@ -42,6 +42,8 @@ FRESH = CodeState(expires_at=NOW + 4 * M, tries_used=0, closed=False)
         (CodeState(NOW + 4 * M, 3, False), False, 3, Verdict.wrong),
         (CodeState(NOW + 4 * M, 4, False), False, 4, Verdict.spent),  # the 5th try on a code
         (CodeState(NOW + 4 * M, 4, False), True, 4, Verdict.accepted),
+        (CodeState(NOW + 4 * M, 5, False), True, 5, Verdict.exhausted),  # spent: even right
+        (CodeState(NOW + 4 * M, 5, False), False, 9, Verdict.exhausted),  # counts no failure
         (CodeState(NOW + 4 * M, 1, False), False, 9, Verdict.locked),  # the signer's 10th
         (CodeState(NOW + 4 * M, 1, False), True, 9, Verdict.accepted),
         (CodeState(NOW, 0, False), True, 0, Verdict.expired),  # at its deadline: gone

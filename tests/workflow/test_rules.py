@@ -149,3 +149,50 @@ def test_first_reminder_at(
 )
 def test_manual_reminder_wait(last_at: datetime | None, wait: timedelta | None) -> None:
     assert rules.manual_reminder_wait(last_at, NOW, HOUR) == wait
+
+
+@pytest.mark.parametrize(
+    ("state", "steps"),
+    [
+        (
+            rules.CeremonyState(sms=False, identity=False, acted=False, my_turn=True),
+            [("email", "done"), ("sign", "pending")],
+        ),
+        (
+            rules.CeremonyState(sms=False, identity=False, acted=False, my_turn=False),
+            [("email", "done"), ("sign", "blocked")],
+        ),
+        (
+            rules.CeremonyState(sms=True, identity=False, acted=False, my_turn=True),
+            [("email", "done"), ("sms", "pending"), ("sign", "blocked")],
+        ),
+        (
+            rules.CeremonyState(
+                sms=True, identity=False, acted=False, my_turn=True, sms_verified=True
+            ),
+            [("email", "done"), ("sms", "done"), ("sign", "pending")],
+        ),
+        (
+            rules.CeremonyState(
+                sms=True, identity=False, acted=False, my_turn=True, sms_blocked=True
+            ),
+            [("email", "done"), ("sms", "blocked"), ("sign", "blocked")],
+        ),
+        (
+            rules.CeremonyState(
+                sms=True, identity=True, acted=False, my_turn=True, sms_verified=True
+            ),
+            [("email", "done"), ("sms", "done"), ("identity", "pending"), ("sign", "blocked")],
+        ),
+        (
+            rules.CeremonyState(sms=True, identity=True, acted=False, my_turn=False),
+            [("email", "done"), ("sms", "blocked"), ("identity", "blocked"), ("sign", "blocked")],
+        ),
+        (
+            rules.CeremonyState(sms=True, identity=True, acted=True, my_turn=False),
+            [("email", "done"), ("sms", "done"), ("identity", "done"), ("sign", "done")],
+        ),
+    ],
+)
+def test_ceremony_steps(state: rules.CeremonyState, steps: list[tuple[str, str]]) -> None:
+    assert rules.ceremony_steps(state) == steps
