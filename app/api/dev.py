@@ -24,6 +24,7 @@ from app.notifications.mailer import DevMailbox
 from app.providers.dev_sms import DevSmsOutbox
 from app.workflow.loading import load_envelope
 from app.workflow.models import OtpCode
+from app.workflow.otp import needs_code
 
 router = APIRouter(include_in_schema=False)
 
@@ -107,7 +108,8 @@ async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> 
     documents = "".join(
         f"<li>{html.escape(d.filename)} ({d.size_bytes} bytes)</li>" for d in envelope.documents
     )
-    action_call = _action_call(base, envelope.kind)
+    action_call = _code_calls(base) if needs_code(envelope) else ""
+    action_call += _action_call(base, envelope.kind)
     body = f"""
 <p><strong>{html.escape(envelope.name or "Untitled envelope")}</strong>
  from {html.escape(sender_name(envelope))} — status <code>{envelope.status.value}</code>,
@@ -122,6 +124,16 @@ curl -s {base}/v1/signing/envelope -H "Authorization: Bearer $SESSION"
     return HTMLResponse(_page("Cachet", body))
 
 
+def _code_calls(base: str) -> str:
+    """eIDAS levels: the SMS code first; the development outbox shows what was 'sent'."""
+    return (
+        f'curl -s -X POST {base}/v1/signing/otp -H "Authorization: Bearer $SESSION"\n'
+        f"curl -s {base}/dev/sms   # the newest text holds the code\n"
+        f'curl -s -X POST {base}/v1/signing/otp/verify -H "Authorization: Bearer $SESSION" \\\n'
+        "  -H 'Content-Type: application/json' -d '{\"code\": \"123456\"}'\n"
+    )
+
+
 def _action_call(base: str, kind: EnvelopeKind) -> str:
     if kind is EnvelopeKind.approval:
         return (
@@ -134,6 +146,37 @@ def _action_call(base: str, kind: EnvelopeKind) -> str:
         "  -H 'Content-Type: application/json' \\\n"
         '  -d "{\\"consent\\": true, \\"signature_image\\": \\"$(base64 -w0 signature.png)\\"}"'
     )
+
+
+@router.get("/dev/sample.pdf")
+async def sample_pdf() -> Response:
+    """A one-page A4 contract to try the walkthroughs with, when no PDF is at hand."""
+    return Response(sample_pdf_bytes(), media_type="application/pdf")
+
+
+def sample_pdf_bytes() -> bytes:
+    """Written by hand (no library needed): four objects, their offsets, a trailer."""
+    text = b"BT /F1 18 Tf 72 760 Td (Contrat d'exemple - Cachet) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
 
 
 @router.get("/dev/sample-signature.png")

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.runtime import Runtime
 from tests.signing.ades import offline_hard_fail_verdicts
+from tests.signing.test_evidence_pdf import pdf_text, squeezed, write
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient
 from tests.support.sinks import MailSink, webhook_receiver
@@ -94,6 +95,11 @@ async def test_the_whole_ceremony(
     signed = await _signed_document(api, envelope["id"])
     await check_valid(signed, test_pki, tmp_path, "eidas.pdf", signatures=2, archived=True)
     await _check_evidence(api, envelope["id"], [first["id"], second["id"]])
+    evidence = (await api.get(f"/v1/envelopes/{envelope['id']}/evidence")).content
+    text = squeezed(pdf_text(write(evidence, tmp_path, "evidence.pdf")))
+    # Each signer's steps, with their times: the link opened, the code sent and verified.
+    assert text.count(squeezed("code SMS envoyé au +33 6 •• •• ••")) == 2
+    assert text.count(squeezed("lien ouvert le")) >= 2
 
 
 async def _check_evidence(api: ApiClient, envelope_id: str, signers: list[str]) -> None:
