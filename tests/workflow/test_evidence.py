@@ -64,11 +64,22 @@ async def _events(api: ApiClient, envelope_id: str) -> list[dict[str, Any]]:
     return data
 
 
+async def _sent_and_settled(api: ApiClient, envelope_id: str) -> None:
+    """Sends, then waits for the invitation's `email.sent`: a job records it after the send,
+    and a test that rewrites the chain must not race the event appended behind it."""
+    await send(api, envelope_id)
+    await eventually(
+        lambda: _events(api, envelope_id),
+        lambda events: any(e["type"] == "email.sent" for e in events),
+        what="the invitation's email.sent event",
+    )
+
+
 async def test_cachet_evidence_verify_finds_an_altered_event(
     api: ApiClient, runtime: Runtime, postgres_url: str, settings: Settings
 ) -> None:
     envelope, _ = await approval_envelope(api, approvers=2, tag=uuid.uuid4().hex[:8])
-    await send(api, envelope["id"])
+    await _sent_and_settled(api, envelope["id"])
 
     intact = await _verify(envelope["id"], postgres_url, settings)
     assert intact.returncode == 0, intact.stderr
@@ -123,7 +134,7 @@ async def test_a_chain_rewritten_with_recomputed_hashes_is_found(
     api: ApiClient, runtime: Runtime, postgres_url: str, settings: Settings
 ) -> None:
     envelope, _ = await approval_envelope(api, approvers=2, tag=uuid.uuid4().hex[:8])
-    await send(api, envelope["id"])
+    await _sent_and_settled(api, envelope["id"])
     async with transaction(runtime.sessions) as session:
         events = await _rewrite(session, envelope["id"], mac=None)
     # Whoever rewrote the rows also moved the anchor, without the key.
