@@ -16,6 +16,8 @@ MIB = 1024 * 1024
 
 
 SmsProviderName = Literal["dev", "brevo", "twilio", "ovh"]
+IdvProviderName = Literal["dev", "veriff", "onfido"]
+AdvancedSignerName = Literal["local_ca", "csc"]
 
 
 class Environment(StrEnum):
@@ -294,6 +296,87 @@ class Settings(BaseSettings):
         description="how long POST /v1/signing/otp waits for the provider's answer, so that a "
         "number it refuses is told at once (the send itself is a job, retried if it must)",
     )
+
+    # eIDAS advanced: identity verification and a certificate in the signer's name (issue 12).
+    idv_provider: IdvProviderName = Field(
+        default="dev",
+        description="dev (development only: GET /dev/identity/{session_id}), veriff or onfido",
+    )
+    idv_base_url: str | None = Field(
+        default=None, description="the identity provider's API base URL, to point it elsewhere"
+    )
+    idv_timeout_seconds: float = Field(default=10.0, gt=0)
+    idv_max_attempts: int = Field(
+        default=3, ge=1, description="identity verification sessions a signer may start"
+    )
+    idv_poll_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often a pending verification is read from the provider when its "
+        "callback has not come",
+    )
+    idv_session_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="a verification still pending this long after it started is expired",
+    )
+    veriff_api_key: str | None = None
+    veriff_shared_secret: str | None = None
+    onfido_api_token: str | None = None
+    onfido_webhook_token: str | None = None
+    onfido_workflow_id: str | None = None
+
+    advanced_signer: AdvancedSignerName = Field(
+        default="local_ca",
+        description="local_ca: a one-shot certificate from Cachet's issuing CA per signature; "
+        "csc: remote signing at a trust service provider (CSC API v2)",
+    )
+    # Cachet's issuing CA (local_ca): at most one key source, like the seal's. None: the
+    # development PKI's issuing CA (refused in production).
+    issuing_ca_key_file: Path | None = Field(
+        default=None, description="PEM private key of the CA that issues signers' certificates"
+    )
+    issuing_ca_cert_file: Path | None = Field(
+        default=None, description="PEM certificate of the issuing CA"
+    )
+    issuing_ca_chain_file: Path | None = Field(
+        default=None, description="PEM bundle: the issuing CA's own intermediates and root"
+    )
+    issuing_ca_key_password: str | None = None
+    issuing_ca_pkcs12_file: Path | None = Field(
+        default=None, description="PKCS#12 holding the issuing CA's key, certificate and chain"
+    )
+    issuing_ca_pkcs12_password: str | None = None
+    issuing_ca_pkcs11_module: Path | None = Field(
+        default=None, description="PKCS#11 module (.so) of the token holding the issuing CA key"
+    )
+    issuing_ca_pkcs11_token_label: str | None = None
+    issuing_ca_pkcs11_pin: str | None = None
+    issuing_ca_pkcs11_key_label: str | None = None
+    issuing_ca_pkcs11_cert_label: str | None = None
+    signer_certificate_minutes: int = Field(
+        default=60, ge=5, description="lifetime of a one-shot signer certificate"
+    )
+    signer_certificate_policy_oid: str | None = Field(
+        default=None,
+        description="certificate policy OID put in signers' certificates; default: Cachet's "
+        "development arc (replace with the operator's policy in production)",
+    )
+
+    csc_base_url: str | None = Field(
+        default=None, description="the trust service's CSC API base (…/csc/v2 is appended)"
+    )
+    csc_client_id: str | None = None
+    csc_client_secret: str | None = None
+    csc_credential_id: str | None = Field(
+        default=None,
+        description="the credential to sign with; unset: the signer's own, found with "
+        "credentials/list by their e-mail address (userID) and certificate name",
+    )
+    csc_pin: str | None = Field(
+        default=None, description="PIN sent in authData when the credential asks for one"
+    )
+    csc_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("signing_url")
     @classmethod
