@@ -64,6 +64,7 @@ __all__ = [
     "reserved_contents_size",
     "seal_pdf",
     "sign_field",
+    "sign_field_as",
     "signed_field_names",
 ]
 
@@ -230,6 +231,31 @@ def sign_field(source: Path, target: Path, order: SignatureOrder, seal: SealLike
 
     Raises FieldMissing or FieldAlreadySigned before writing anything."""
     _sign(source, target, seal, order, existing_fields_only=True)
+
+
+def sign_field_as(
+    source: Path, target: Path, order: SignatureOrder, signer: signers.Signer, seal: SealLike
+) -> None:
+    """sign_field with another signer than the seal's (a certificate in the signer's own name,
+    eIDAS advanced); the seal still provides the timestamp and the trust settings."""
+    _sign(source, target, _SignerWithSealServices(signer, seal), order, existing_fields_only=True)
+
+
+@dataclass(frozen=True)
+class _SignerWithSealServices:
+    own_signer: signers.Signer
+    seal: SealLike
+
+    @property
+    def signer(self) -> signers.Signer:
+        return self.own_signer
+
+    @property
+    def timestamper(self) -> TimeStamper:
+        return self.seal.timestamper
+
+    def validation_context(self, *, require_revocation: bool = False) -> ValidationContext:
+        return self.seal.validation_context(require_revocation=require_revocation)
 
 
 def seal_pdf(source: Path, target: Path, seal: SealLike, *, reason: str) -> ArchiveTimestamp:
