@@ -306,6 +306,12 @@ class Settings(BaseSettings):
         default=None, description="the identity provider's API base URL, to point it elsewhere"
     )
     idv_timeout_seconds: float = Field(default=10.0, gt=0)
+    idv_return_url: str | None = Field(
+        default=None,
+        description="where the provider's hosted check sends the signer back (a page of the "
+        "platform); unset: the provider's own closing page. Never the signer's link: it is a "
+        "credential",
+    )
     idv_max_attempts: int = Field(
         default=3, ge=1, description="identity verification sessions a signer may start"
     )

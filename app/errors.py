@@ -13,7 +13,9 @@ DomainError
  ├── PayloadTooLarge          413  with used_bytes / limit_bytes
  ├── UnsupportedMediaType     415  a signature envelope was given something that is not a PDF
  ├── UnsupportedDocument      422  a PDF the upload gate refuses (encrypted, JavaScript, …)
- └── BadRequest               400  malformed request outside the body schema (cursor, header)
+ ├── BadRequest               400  malformed request outside the body schema (cursor, header)
+ ├── ProviderFailed           502  a provider (identity check…) refused the service's request
+ └── ProviderUnavailable      503  a provider did not answer; retry_after_seconds says when
 """
 
 from __future__ import annotations
@@ -117,3 +119,15 @@ class UnsupportedDocument(DomainError):
 class UnsupportedMediaType(DomainError):
     status = 415
     default_title = "Not a PDF"
+
+
+class ProviderFailed(DomainError):
+    status = 502
+    default_title = "Provider error"
+
+
+class ProviderUnavailable(TooManyRequests):
+    """Like a cool-down for the client: retry after the given delay (also in Retry-After)."""
+
+    status = 503
+    default_title = "Provider unavailable"

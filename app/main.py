@@ -53,6 +53,7 @@ from app.notifications.mailer import build_mailer
 from app.pdf.gate import GateLimits, PdfGate
 from app.production import require_production_ready
 from app.providers.factory import build_sms_provider, require_sms_settings
+from app.providers.identity_factory import build_identity_provider, require_idv_settings
 from app.runtime import Runtime
 from app.signing.keys import Seal, load_seal
 from app.signing.pool import prepare_signer
@@ -100,10 +101,11 @@ async def start_runtime(settings: Settings) -> Runtime:
     require_production_ready(settings)  # `cachet serve` checked already; uvicorn alone did not
     private_folder(settings.data_dir)
     secret_key = load_secret_key(settings)
-    # Before the database too: a signing or SMS misconfiguration stops the start with its own
-    # message.
+    # Before the database too: a signing, SMS or identity-provider misconfiguration stops the
+    # start with its own message.
     seal = await anyio.to_thread.run_sync(load_seal, settings)
     require_sms_settings(settings)
+    require_idv_settings(settings)
     url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
     try:
         if embedded is not None:
@@ -161,6 +163,7 @@ def _runtime(
         mailer=build_mailer(settings),
         secrets=secrets,
         sms=build_sms_provider(settings, callback_token=secrets.provider_token("sms")),
+        identity=build_identity_provider(settings),
         seal=seal,
         embedded_postgres=embedded,
     )
@@ -168,6 +171,7 @@ def _runtime(
 
 async def stop_runtime(runtime: Runtime) -> None:
     await runtime.sms.aclose()
+    await runtime.identity.aclose()
     await runtime.pdf_gate.aclose()
     await runtime.signing_pool.aclose()
     await anyio.to_thread.run_sync(runtime.seal.close)  # a PKCS#11 session, if there is one

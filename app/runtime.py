@@ -20,6 +20,7 @@ from app.crypto import SecretBox
 from app.db import EmbeddedPostgres
 from app.notifications.mailer import Mailer
 from app.pdf.gate import PdfGate
+from app.providers.identity import IdentityProvider
 from app.providers.sms import SmsProvider
 from app.storage.blobs import BlobStore
 
@@ -45,5 +46,6 @@ class Runtime:
     mailer: Mailer
     secrets: SecretBox
     sms: SmsProvider
+    identity: IdentityProvider
     seal: SealHandle
     embedded_postgres: EmbeddedPostgres | None = None

@@ -16,6 +16,7 @@ from app.runtime import Runtime
 from app.webhooks.service import DELIVER
 from app.webhooks.tasks import deliver_endpoint, wake_stalled_endpoints
 from app.workflow.archive import RENEW_ARCHIVES
+from app.workflow.identity_flow import REFRESH_IDENTITY, poll_open_sessions, refresh_job
 from app.workflow.mail import SEND_EMAIL
 from app.workflow.otp import SEND_CODE
 from app.workflow.service import APPLY_SIGNATURE, SEAL_EVIDENCE
@@ -36,9 +37,10 @@ SWEEP = "sweep"
 
 
 async def sweep(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """The periodic job: expiry and scheduled reminders, stalled webhook endpoints, then the
-    temporary files of killed uploads and jobs."""
+    """The periodic job: expiry and scheduled reminders, identity checks whose callback has not
+    come, stalled webhook endpoints, then the temporary files of killed uploads and jobs."""
     await sweep_due_envelopes(runtime)
+    await poll_open_sessions(runtime)
     await wake_stalled_endpoints(runtime)
     await remove_stale_temp_files(runtime)
 
@@ -60,5 +62,6 @@ JOB_SPECS: tuple[JobSpec[Runtime], ...] = (
     JobSpec(APPLY_SIGNATURE, apply_signature_job, on_exhausted=signature_failed),
     JobSpec(SEAL_EVIDENCE, seal_evidence_job),
     JobSpec(SEND_CODE, send_code_job),
+    JobSpec(REFRESH_IDENTITY, refresh_job),
     JobSpec(RENEW_ARCHIVES, renew_archives_job, periodic=True),
 )

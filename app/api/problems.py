@@ -37,7 +37,9 @@ class Problem(BaseModel):
     errors: list[ProblemFieldError] | None = None
     used_bytes: int | None = None
     limit_bytes: int | None = None
-    retry_after_seconds: int | None = Field(default=None, description="429: also in Retry-After")
+    retry_after_seconds: int | None = Field(
+        default=None, description="429 and 503: also in Retry-After"
+    )
     blockers: list[dict[str, Any]] | None = Field(
         default=None, description="send refused: every reason the envelope is not ready"
     )

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -18,13 +18,14 @@ from app.db import transaction
 from app.envelopes.models import Envelope, Recipient
 from app.envelopes.people import recipient_email
 from app.envelopes.service import find_document
-from app.errors import Unauthenticated
+from app.errors import Conflict, Unauthenticated
 from app.evidence.service import Actor
-from app.workflow import otp, service
+from app.workflow import identity, identity_flow, otp, service
 from app.workflow.models import OtpState
 from app.workflow.schemas import (
     ApproveIn,
     DeclineIn,
+    IdentityOut,
     OtpSent,
     OtpVerified,
     OtpVerifyIn,
@@ -258,3 +259,76 @@ async def verify_otp(
     if entered.refusal is not None:  # raised after the commit: the failure stays counted
         raise entered.refusal
     return OtpVerified(verified=True)
+
+
+@router.post(
+    "/identity",
+    response_model=IdentityOut,
+    status_code=201,
+    operation_id="startIdentityCheck",
+    responses={
+        200: {"model": IdentityOut, "description": "a check already open, given again"},
+        **problems(401, 403, 409, 410, 502, 503),
+    },
+)
+async def start_identity_check(
+    response: Response, runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+) -> IdentityOut:
+    """eIDAS advanced, after the SMS code: a session at the identity provider; the signer
+    follows `verification_url` and comes back. A check still open is given again (200, no
+    attempt spent). 403 `otp_required` before the SMS code, `identity_attempts_exhausted`
+    after CACHET_IDV_MAX_ATTEMPTS checks, `identity_mismatch` when the document's names were
+    not the recipient's (the sender corrects the name, which re-invites); 409
+    `identity_already_verified`; 503 `identity_provider_unavailable` (Retry-After) or 502
+    `identity_provider_error` when the provider fails (no attempt spent)."""
+    async with transaction(runtime.sessions) as session:
+        who = await _acting(session, step, credentials, lock=True)
+        reservation = await identity.reserve(
+            session,
+            who.step,
+            who.envelope,
+            who.recipient,
+            session_id=who.session_id,
+            provider=runtime.identity.name,
+        )
+    if reservation.request is None:
+        response.status_code = 200
+        return _identity_out(reservation.view)
+    return _identity_out(
+        await identity_flow.start(runtime, reservation.row_id, reservation.request)
+    )
+
+
+@router.get(
+    "/identity",
+    response_model=IdentityOut,
+    operation_id="getIdentityCheck",
+    responses=problems(401, 409),
+)
+async def get_identity_check(
+    runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+) -> IdentityOut:
+    """Where the signer's identity check stands. An open check not read from the provider in
+    the last seconds is read now (the signer's page may poll this)."""
+    async with runtime.sessions() as session:
+        who = await _acting(session, step, credentials, lock=False)
+        if not identity.needs_identity(who.envelope):
+            raise Conflict(
+                "identity_not_needed", "This envelope's level asks for no identity check."
+            )
+        rows = await identity.current_verifications(session, who.recipient)
+    if rows:
+        await identity_flow.nudge(runtime, rows[-1])
+        async with runtime.sessions() as session:
+            rows = await identity.current_verifications(session, who.recipient)
+    return _identity_out(identity.view_of(rows, runtime.settings.idv_max_attempts))
+
+
+def _identity_out(view: identity.IdentityView) -> IdentityOut:
+    return IdentityOut(
+        status=view.status,
+        reason=view.reason,
+        attempts_left=view.attempts_left,
+        verification_url=view.verification_url,
+        provider=view.provider,
+    )

@@ -1,4 +1,4 @@
-"""Recipients of a draft: add, edit, remove, reorder."""
+"""Recipients of a draft: add, edit, remove, reorder; after sending, a name corrected."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import EnvelopeViewDep, PrincipalDep, SessionDep
+from app.api.deps import EnvelopeViewDep, PrincipalDep, SenderStepDep, SessionDep
 from app.api.problems import problems
 from app.envelopes import recipients, service
 from app.envelopes.schemas import (
@@ -17,6 +17,7 @@ from app.envelopes.schemas import (
     RecipientUpdate,
 )
 from app.envelopes.views import recipient_out
+from app.workflow import corrections
 
 router = APIRouter(prefix="/v1/envelopes/{envelope_id}/recipients", tags=["recipients"])
 
@@ -59,7 +60,7 @@ async def reorder_recipients(
     "/{recipient_id}",
     response_model=RecipientOut,
     operation_id="updateRecipient",
-    responses=problems(401, 404, 409, 422),
+    responses=problems(401, 404, 409, 410, 422),
 )
 async def update_recipient(
     envelope_id: uuid.UUID,
@@ -67,12 +68,16 @@ async def update_recipient(
     body: RecipientUpdate,
     session: SessionDep,
     principal: PrincipalDep,
+    step: SenderStepDep,
 ) -> RecipientOut:
-    """Names, phone (E.164) and locale."""
-    recipient = await recipients.update_recipient(
-        session, principal, envelope_id, recipient_id, body
+    """Names, phone (E.164) and locale of a draft's recipient. Once sent, only first_name and
+    last_name can be corrected, before the recipient acts (409 `not_a_draft` for the rest):
+    this is how an `identity_mismatch` is answered. A corrected name sets the signer's earlier
+    identity checks aside (their attempts come back), is recorded as `recipient.corrected`,
+    and re-invites the recipient when it is their turn."""
+    envelope, recipient = await corrections.update_recipient(
+        session, step, principal, envelope_id, recipient_id, body
     )
-    envelope = await service.get_envelope(session, principal, envelope_id)
     return recipient_out(recipient, envelope.kind)
 
 

@@ -18,10 +18,6 @@ from app.envelopes.rules import (
 )
 
 EIDAS_LEVELS = frozenset({Level.eidas_simple, Level.eidas_advanced})
-# Levels this version can send: `simple` and `eidas_simple` sign with the platform seal (the
-# second after an SMS code); `eidas_advanced` waits for its identity check. Approval
-# envelopes have no level and can be sent.
-AVAILABLE_LEVELS = frozenset({Level.simple, Level.eidas_simple})
 
 
 def envelope_blockers(
@@ -33,11 +29,11 @@ def envelope_blockers(
         is_draft=envelope.status is EnvelopeStatus.draft,
         is_signature=envelope.kind is EnvelopeKind.signature,
         eidas=envelope.level in EIDAS_LEVELS,
-        level_available=envelope.level is None or envelope.level in AVAILABLE_LEVELS,
         expiry_in_past=envelope.expires_at is not None and envelope.expires_at <= now,
         documents=[document_view(d) for d in envelope.documents],
         recipients=[_recipient_view(r) for r in envelope.recipients],
         credits_available=credits_available,
+        identity_check=envelope.level is Level.eidas_advanced,
     )
     return blockers(view)
 
@@ -65,5 +61,8 @@ def document_view(document: Document) -> DocumentView:
 def _recipient_view(recipient: Recipient) -> RecipientView:
     phone = recipient.phone or (recipient.user.phone if recipient.user else None)
     # Named as the sender's view shows them: each name set on the recipient, else the user's.
-    label = full_name(*shown_names(recipient)) or recipient_email(recipient)
-    return RecipientView(str(recipient.id), label, has_phone=phone is not None)
+    first, last = shown_names(recipient)
+    label = full_name(first, last) or recipient_email(recipient)
+    return RecipientView(
+        str(recipient.id), label, has_phone=phone is not None, has_names=bool(first and last)
+    )

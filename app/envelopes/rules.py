@@ -176,7 +176,7 @@ class BlockerCode(StrEnum):
     stamp_missing = "stamp_missing"
     stamp_text_not_allowed = "stamp_text_not_allowed"
     phone_missing = "phone_missing"
-    level_not_available = "level_not_available"
+    name_missing = "name_missing"
     expiry_in_past = "expiry_in_past"
     not_a_draft = "not_a_draft"
     insufficient_credits = "insufficient_credits"
@@ -196,6 +196,7 @@ class RecipientView:
     id: str
     display_name: str
     has_phone: bool
+    has_names: bool = True  # a first and a last name (the identity check compares them)
 
 
 @dataclass(frozen=True)
@@ -211,12 +212,12 @@ class EnvelopeView:
     is_draft: bool
     is_signature: bool
     eidas: bool
-    level_available: bool
     expiry_in_past: bool
     documents: Sequence[DocumentView]
     recipients: Sequence[RecipientView] = field(default_factory=tuple)
     # eIDAS levels: credits the tenant can still reserve at this level (None: not asked).
     credits_available: int | None = None
+    identity_check: bool = False  # eIDAS advanced: each signer's identity document is checked
 
 
 def stamps_complete(document: DocumentView, signer_ids: Sequence[str]) -> bool:
@@ -246,15 +247,6 @@ def blockers(envelope: EnvelopeView) -> list[Blocker]:
 
 def _level_blockers(envelope: EnvelopeView) -> list[Blocker]:
     found: list[Blocker] = []
-    if not envelope.level_available:
-        found.append(
-            Blocker(
-                BlockerCode.level_not_available,
-                "this Cachet version cannot send this level yet: eidas_advanced needs the "
-                "identity check, which is not built yet",
-                "/level",
-            )
-        )
     needed = len(envelope.recipients)
     credits = envelope.credits_available
     if envelope.eidas and credits is not None and needed > credits:
@@ -277,7 +269,24 @@ def _level_blockers(envelope: EnvelopeView) -> list[Blocker]:
                         recipient_id=recipient.id,
                     )
                 )
+    if envelope.identity_check:
+        found += _name_blockers(envelope)
     return found
+
+
+def _name_blockers(envelope: EnvelopeView) -> list[Blocker]:
+    """eIDAS advanced compares the names on each signer's identity document with theirs."""
+    return [
+        Blocker(
+            BlockerCode.name_missing,
+            f"{recipient.display_name} needs a first and a last name at eidas_advanced (the "
+            "identity check compares them with the identity document)",
+            f"/recipients/{index}/last_name",
+            recipient_id=recipient.id,
+        )
+        for index, recipient in enumerate(envelope.recipients)
+        if not recipient.has_names
+    ]
 
 
 def _stamp_blockers(envelope: EnvelopeView) -> list[Blocker]:

@@ -29,6 +29,9 @@ WEBHOOK_EVENTS: tuple[EventType, ...] = (
     EventType.recipient_reminded,
     EventType.recipient_otp_locked,
     EventType.recipient_phone_unreachable,
+    EventType.recipient_identity_approved,
+    EventType.recipient_identity_failed,
+    EventType.recipient_corrected,
     EventType.email_failed,
 )
 

@@ -32,7 +32,7 @@ from app.signing.evidence_pdf import (
 )
 from app.signing.pades import seal_pdf
 from app.tenants.models import Tenant
-from app.workflow.models import OtpCode, SignatureRequest
+from app.workflow.models import IdentityState, IdentityVerification, OtpCode, SignatureRequest
 from app.workflow.versions import run_in_signing_worker, signed_version
 
 # Each event type in words, for the evidence PDF's log (tests check that none is missing).
@@ -103,6 +103,31 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
     EventType.credits_released: {Locale.fr: "Crédits libérés", Locale.en: "Credits released"},
     EventType.email_sent: {Locale.fr: "E-mail envoyé", Locale.en: "Email sent"},
     EventType.email_failed: {Locale.fr: "E-mail non remis", Locale.en: "Email not delivered"},
+    EventType.identity_started: {
+        Locale.fr: "Vérification d'identité commencée",
+        Locale.en: "Identity verification started",
+    },
+    EventType.identity_approved: {Locale.fr: "Identité vérifiée", Locale.en: "Identity verified"},
+    EventType.identity_declined: {
+        Locale.fr: "Vérification d'identité refusée",
+        Locale.en: "Identity verification declined",
+    },
+    EventType.identity_expired: {
+        Locale.fr: "Vérification d'identité expirée",
+        Locale.en: "Identity verification expired",
+    },
+    EventType.recipient_identity_approved: {
+        Locale.fr: "Identité du signataire vérifiée",
+        Locale.en: "Signer's identity verified",
+    },
+    EventType.recipient_identity_failed: {
+        Locale.fr: "Vérification d'identité du signataire en échec",
+        Locale.en: "Signer's identity verification failed",
+    },
+    EventType.recipient_corrected: {
+        Locale.fr: "Nom du destinataire corrigé",
+        Locale.en: "Recipient's name corrected",
+    },
     EventType.evidence_sealed: {
         Locale.fr: "Dossier de preuve scellé",
         Locale.en: "Evidence sealed",
@@ -115,12 +140,24 @@ METHOD_WORDS = {
         "fr": "lien personnel envoyé par e-mail, puis code à usage unique envoyé par SMS",
         "en": "personal link sent by email, then a one-time code sent by SMS",
     },
+    "email_link+sms_otp+identity": {
+        "fr": "lien personnel envoyé par e-mail, puis code à usage unique envoyé par SMS, puis "
+        "vérification d'une pièce d'identité",
+        "en": "personal link sent by email, then a one-time code sent by SMS, then an identity "
+        "document check",
+    },
 }
 STEP_WORDS = {
     "opened": {"fr": "lien ouvert le {at}", "en": "link opened {at}"},
     "sms": {
         "fr": "code SMS envoyé au {phone} le {sent}, vérifié le {verified}",
         "en": "SMS code sent to {phone} {sent}, verified {verified}",
+    },
+    "identity": {
+        "fr": "identité vérifiée par {provider} le {at} : {names}, {document} ({country}), "
+        "session {session}",
+        "en": "identity verified by {provider} {at}: {names}, {document} ({country}), "
+        "session {session}",
     },
 }
 
@@ -160,6 +197,7 @@ async def build_evidence_report(
     chain = await session.get(EvidenceChain, envelope.id)
     requests = await _signature_requests(session, envelope)
     codes = await _verified_codes(session, envelope)
+    identities = await _approved_identities(session, envelope)
     locale = envelope.locale.value
     tenant = await session.get(Tenant, envelope.tenant_id)
     return EvidenceReport(
@@ -174,7 +212,9 @@ async def build_evidence_report(
         sent_at=envelope.sent_at,
         ended_at=envelope.ended_at,
         recipients=[
-            _recipient(r, envelope, requests.get(r.id), locale, codes.get(r.id))
+            _recipient(
+                r, envelope, requests.get(r.id), locale, codes.get(r.id), identities.get(r.id)
+            )
             for r in envelope.recipients
         ],
         documents=[
@@ -210,6 +250,7 @@ def _recipient(
     request: SignatureRequest | None,
     locale: str,
     code: OtpCode | None,
+    checked: IdentityVerification | None,
 ) -> EvidenceRecipient:
     signer = envelope.kind is EnvelopeKind.signature
     method = request.method if request else "email_link"
@@ -219,14 +260,20 @@ def _recipient(
         email=recipient_email(recipient),
         role="signer" if signer else "approver",
         status=recipient.status.value,
-        authentication_method=_authentication(method, recipient, code, locale),
+        authentication_method=_authentication(method, recipient, code, checked, locale),
         acted_at=recipient.acted_at,
         ip=request.ip if request else None,
         user_agent=request.user_agent if request else None,
     )
 
 
-def _authentication(method: str, recipient: Recipient, code: OtpCode | None, locale: str) -> str:
+def _authentication(
+    method: str,
+    recipient: Recipient,
+    code: OtpCode | None,
+    checked: IdentityVerification | None,
+    locale: str,
+) -> str:
     """How the signer was authenticated, and when each step was done."""
     lines = [METHOD_WORDS.get(method, {}).get(locale, method)]
     if recipient.opened_at is not None:
@@ -237,7 +284,37 @@ def _authentication(method: str, recipient: Recipient, code: OtpCode | None, loc
                 phone=code.phone_hint, sent=_utc(code.created_at), verified=_utc(code.verified_at)
             )
         )
+    if checked is not None and checked.decided_at is not None:
+        lines.append(_identity_line(checked, locale))
     return "\n".join(lines)
+
+
+def _identity_line(checked: IdentityVerification, locale: str) -> str:
+    """What the identity check read: names, document type, issuing country (never more)."""
+    return STEP_WORDS["identity"][locale].format(
+        provider=checked.provider,
+        at=_utc(checked.decided_at or checked.checked_at),
+        names=f"{checked.verified_first_name} {checked.verified_last_name}",
+        document=checked.document_type or "?",
+        country=checked.issuing_country or "?",
+        session=checked.provider_session_id,
+    )
+
+
+async def _approved_identities(
+    session: AsyncSession, envelope: Envelope
+) -> dict[uuid.UUID, IdentityVerification]:
+    """Each signer's approved identity check (the one their signature rests on)."""
+    rows = await session.scalars(
+        select(IdentityVerification)
+        .where(
+            IdentityVerification.envelope_id == envelope.id,
+            IdentityVerification.state == IdentityState.approved,
+            IdentityVerification.superseded_at.is_(None),
+        )
+        .order_by(IdentityVerification.decided_at)
+    )
+    return {row.recipient_id: row for row in rows}
 
 
 def _utc(moment: datetime) -> str:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, String, Text, func
+from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
@@ -114,3 +114,57 @@ class OtpCode(Base):
     verified_session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("recipient_sessions.id", ondelete="SET NULL")
     )
+
+
+class IdentityState(StrEnum):
+    starting = "starting"  # the attempt is reserved; the provider's session is being created
+    pending = "pending"
+    review = "review"
+    approved = "approved"
+    declined = "declined"
+    expired = "expired"
+
+
+FINAL_IDENTITY_STATES = frozenset(
+    {IdentityState.approved, IdentityState.declined, IdentityState.expired}
+)
+
+
+class IdentityVerification(Base):
+    """One identity-verification session of a signer at the provider (eIDAS advanced). Only
+    what the evidence needs is kept: names, document type, issuing country; never document
+    images or numbers. A correction of the recipient's name supersedes the rows before it."""
+
+    __tablename__ = "identity_verifications"
+    __table_args__ = (UniqueConstraint("provider", "provider_session_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    envelope_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("envelopes.id", ondelete="CASCADE"))
+    recipient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("recipients.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_session_id: Mapped[str | None] = mapped_column(String(128))
+    verification_url: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[IdentityState] = mapped_column(
+        Enum(
+            IdentityState,
+            name="identity_state",
+            native_enum=False,
+            length=16,
+            validate_strings=True,
+        )
+    )
+    vendor_status: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    declared_first_name: Mapped[str | None] = mapped_column(String(100))
+    declared_last_name: Mapped[str | None] = mapped_column(String(100))
+    verified_first_name: Mapped[str | None] = mapped_column(String(200))
+    verified_last_name: Mapped[str | None] = mapped_column(String(200))
+    document_type: Mapped[str | None] = mapped_column(String(64))
+    issuing_country: Mapped[str | None] = mapped_column(String(3))
+    created_at: Mapped[datetime]
+    checked_at: Mapped[datetime]  # when the provider was last asked (polling)
+    decided_at: Mapped[datetime | None]
+    superseded_at: Mapped[datetime | None]

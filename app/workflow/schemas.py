@@ -171,3 +171,23 @@ class OtpVerifyIn(RequestBody):
 
 class OtpVerified(ResponseBody):
     verified: bool
+
+
+class IdentityOut(ResponseBody):
+    """The signer's identity check (eIDAS advanced)."""
+
+    status: Literal["not_started", "pending", "review", "approved", "declined", "expired"] = Field(
+        description="pending: follow verification_url; review: the provider's staff decide, "
+        "wait; approved: you may sign; declined or expired: start another check while "
+        "attempts_left > 0, except for reason identity_mismatch (the sender corrects your name)"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="declined or expired: why. identity_mismatch: the document's names are not "
+        "the recipient's; otherwise the provider's reason",
+    )
+    attempts_left: int = Field(description="identity checks this signer may still start")
+    verification_url: str | None = Field(
+        default=None, description="pending or review: the provider's page the signer follows"
+    )
+    provider: str | None = Field(default=None, description="dev, veriff or onfido")

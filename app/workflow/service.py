@@ -35,25 +35,23 @@ from app.envelopes.models import (
 from app.envelopes.people import recipient_label
 from app.envelopes.readiness import blocker_json, envelope_blockers
 from app.envelopes.states import (
-    ACTIONABLE_RECIPIENT,
-    DONE_RECIPIENT,
-    ENDED_ENVELOPE,
     move_envelope,
     move_recipient,
 )
-from app.errors import Conflict, FieldError, Gone, TooManyRequests, ValidationFailed
+from app.errors import Conflict, FieldError, TooManyRequests, ValidationFailed
 from app.evidence.schemas import EventType
 from app.evidence.service import SYSTEM
 from app.jobs.queue import enqueue
 from app.notifications.content import EmailKind
 from app.runtime import Runtime
 from app.storage.blobs import BlobStore, store_bytes
-from app.workflow import otp, rules
+from app.workflow import identity, otp, rules
 from app.workflow.fields import prepare_documents
 from app.workflow.loading import load_envelope
 from app.workflow.mail import addressee_of, queue_email, sender_addressee
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.signature_image import decode_signature_image
+from app.workflow.turns import require_in_progress, require_turn
 
 APPLY_SIGNATURE = "signing.apply"
 """The job that signs for one signer: workflow/tasks.py."""
@@ -64,7 +62,7 @@ SIGNING_METHODS = {
     None: "email_link",
     Level.simple: "email_link",
     Level.eidas_simple: "email_link+sms_otp",
-    Level.eidas_advanced: "email_link+sms_otp",
+    Level.eidas_advanced: "email_link+sms_otp+identity",
 }
 CONSENT_TEXT = {
     Locale.fr: "J'ai lu les documents et je les signe électroniquement. Je reconnais que cette "
@@ -72,13 +70,6 @@ CONSENT_TEXT = {
     Locale.en: "I have read the documents and I sign them electronically. I agree that this "
     "electronic signature has the same value as my handwritten signature.",
 }
-
-
-def require_in_progress(envelope: Envelope) -> None:
-    if envelope.status in ENDED_ENVELOPE:
-        raise Gone("envelope_ended", f"The envelope is {envelope.status.value}.")
-    if envelope.status is not EnvelopeStatus.in_progress:
-        raise Conflict("envelope_not_in_progress", "The envelope has not been sent yet.")
 
 
 # --- sender side ------------------------------------------------------------------------
@@ -139,6 +130,24 @@ async def invite(
     await queue_email(session, envelope, EmailKind.invitation, addressee_of(recipient))
 
 
+async def reinvite(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient: Recipient
+) -> None:
+    """The invitation again, same link, to the recipient whose turn it is (after the sender
+    corrected them): wrong SMS codes are forgiven as by a reminder."""
+    recipient.invited_at = step.now
+    await otp.unlock(session, step, envelope, recipient)
+    await step.record(
+        session,
+        envelope,
+        EventType.recipient_invited,
+        recipient_id=str(recipient.id),
+        position=recipient.position,
+        again=True,
+    )
+    await queue_email(session, envelope, EmailKind.invitation, addressee_of(recipient))
+
+
 async def cancel(session: AsyncSession, step: Step, envelope: Envelope, reason: str | None) -> None:
     require_in_progress(envelope)
     told = rules.told_of_cancel(envelope.recipients)
@@ -188,18 +197,6 @@ async def _send_reminder(
 
 
 # --- recipient side -----------------------------------------------------------------------
-
-
-def require_turn(envelope: Envelope, recipient: Recipient) -> None:
-    """The order is enforced on every action, whatever emails were or were not sent."""
-    require_in_progress(envelope)
-    if recipient.status in DONE_RECIPIENT or recipient.status is RecipientStatus.declined:
-        raise Conflict("already_acted", f"You have already {recipient.status.value} this envelope.")
-    if (
-        rules.whose_turn(envelope.recipients) is not recipient
-        or recipient.status not in ACTIONABLE_RECIPIENT
-    ):
-        raise Conflict("not_your_turn", "Another recipient has to act before you.")
 
 
 def mark_acted(recipient: Recipient, status: RecipientStatus, now: datetime) -> None:
@@ -311,6 +308,7 @@ async def sign(
         now=step.now,
         valid_for=timedelta(seconds=step.settings.otp_verified_seconds),
     )
+    await identity.require_approved(session, envelope, recipient)
     image_sha256 = await store_bytes(blobs, image.png, prefix="signature-image-")
     return await _request_signature(
         session, step, envelope, recipient, image_sha256, (image.width, image.height)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,12 +40,14 @@ from app.signing.pades import (
     add_validation_data,
     sign_field,
 )
-from app.workflow import rules, service
+from app.signing.signer_identity import PersonCertificate, VerifiedPerson
+from app.workflow import identity, rules, service
+from app.workflow.advanced_signing import sign_as_person, verified_person
 from app.workflow.archive import archive_document
 from app.workflow.evidence_report import seal_evidence
 from app.workflow.fields import field_name_for
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
-from app.workflow.versions import current_path, signed_version
+from app.workflow.versions import SealedOperation, current_path, signed_version
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +64,12 @@ async def sign_for(
     recipient = next(r for r in envelope.recipients if r.id == request.recipient_id)
     image = await asyncio.to_thread(runtime.blobs.path_of(request.image_sha256).read_bytes)
     order = signature_order(envelope, recipient, image)
+    person = await _verified_person(session, envelope, recipient)
+    certificates: dict[uuid.UUID, PersonCertificate] = {}
     for document in envelope.documents:
-        await _sign_document(runtime, document, order, recipient)
+        certificate = await _sign_document(runtime, document, order, recipient, person)
+        if certificate is not None:
+            certificates[document.id] = certificate
         if envelope.level in LONG_TERM_AT_ONCE:
             await _embed_validation_data(runtime, document, order.field_name)
     step = step.by(Actor("recipient", id=str(recipient.id), email=recipient_email(recipient)))
@@ -76,7 +84,7 @@ async def sign_for(
         EventType.recipient_signed,
         recipient_id=str(recipient.id),
         method=request.method,
-        documents=[{"id": str(d.id), "sha256": d.current_sha256} for d in envelope.documents],
+        documents=[_signed_document(d, certificates.get(d.id)) for d in envelope.documents],
     )
     # Archiving and sealing are the service's own doing, not the last signer's.
     service_step = step.by(SYSTEM)
@@ -115,6 +123,10 @@ REASONS = {
     "authentifié par lien e-mail et code SMS)",
     (Level.eidas_simple, Locale.en): "Signed by {name} (eIDAS simple electronic signature, "
     "authenticated by email link and SMS code)",
+    (Level.eidas_advanced, Locale.fr): "Signé par {name} (signature électronique avancée eIDAS, "
+    "authentifié par lien e-mail et code SMS, identité vérifiée sur pièce d'identité)",
+    (Level.eidas_advanced, Locale.en): "Signed by {name} (eIDAS advanced electronic signature, "
+    "authenticated by email link and SMS code, identity checked against an identity document)",
 }
 # Signatures at these levels carry their validation data at once (B-LT), not only at
 # completion: what the signer's identity check rests on is kept as it was when they signed.
@@ -137,21 +149,56 @@ async def _embed_validation_data(runtime: Runtime, document: Document, field_nam
     )
 
 
+async def _verified_person(
+    session: AsyncSession, envelope: Envelope, recipient: Recipient
+) -> VerifiedPerson | None:
+    """eIDAS advanced: whom the certificate names, as the identity check read the document.
+    Checked when the signer asked to sign; checked again here, as a correction of the name
+    may have come in between (then the job fails rather than sign for someone else)."""
+    if not identity.needs_identity(envelope):
+        return None
+    approved = await identity.require_approved(session, envelope, recipient)
+    assert approved is not None
+    return verified_person(approved, recipient)
+
+
+def _signed_document(document: Document, certificate: PersonCertificate | None) -> dict[str, Any]:
+    signed: dict[str, Any] = {"id": str(document.id), "sha256": document.current_sha256}
+    if certificate is not None:
+        signed["certificate"] = {
+            "subject": certificate.subject,
+            "issuer": certificate.issuer,
+            "serial_number": certificate.serial_number,
+            "not_after": certificate.not_after.isoformat(),
+            "sha256": certificate.sha256,
+            "backend": certificate.backend,
+        }
+    return signed
+
+
 async def _sign_document(
-    runtime: Runtime, document: Document, order: SignatureOrder, recipient: Recipient
-) -> None:
+    runtime: Runtime,
+    document: Document,
+    order: SignatureOrder,
+    recipient: Recipient,
+    person: VerifiedPerson | None,
+) -> PersonCertificate | None:
+    operation: SealedOperation[PersonCertificate | None] = (
+        partial(sign_field, order=order)
+        if person is None
+        else partial(sign_as_person, order=order, person=person, settings=runtime.settings)
+    )
     try:
-        document.current_sha256, _ = await signed_version(
-            runtime,
-            current_path(runtime.blobs, document),
-            partial(sign_field, order=order),
-            "signed-",
+        document.current_sha256, certificate = await signed_version(
+            runtime, current_path(runtime.blobs, document), operation, "signed-"
         )
     except FieldAlreadySigned:
-        # sign_field checks before writing anything. The version and the request's status
-        # commit together, so this means an inconsistency elsewhere; the document already
-        # carries this signature, which is what the job is for.
+        # The signing operations check before writing anything. The version and the request's
+        # status commit together, so this means an inconsistency elsewhere; the document
+        # already carries this signature, which is what the job is for.
         log.warning("document %s already signed for recipient %s", document.id, recipient.id)
+        return None
+    return certificate
 
 
 # --- completion -----------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
-from app.envelopes.models import Envelope, EnvelopeKind, Level, Recipient
+from app.envelopes.models import Envelope, EnvelopeKind, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_name
 from app.envelopes.states import DONE_RECIPIENT
 from app.errors import DomainError
 from app.notifications.content import EmailKind
 from app.runtime import Runtime
-from app.workflow import otp, rules, service
+from app.workflow import identity, otp, rules, service, turns
 from app.workflow.mail import addressee_of, compose
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.otp_rules import phone_hint
@@ -103,18 +103,20 @@ async def _steps(
     since = step.now - timedelta(seconds=step.settings.otp_verified_seconds)
     state = rules.CeremonyState(
         sms=sms,
-        identity=envelope.level is Level.eidas_advanced,
+        identity=identity.needs_identity(envelope),
         acted=me.status in DONE_RECIPIENT or request is not None,
         my_turn=_my_turn(envelope, me),
         sms_verified=sms and await otp.code_verified_for(session, me, session_id, since=since),
         sms_blocked=me.otp_locked_at is not None or me.phone_unreachable_at is not None,
+        identity_done=identity.needs_identity(envelope)
+        and await identity.approved_identity(session, me) is not None,
     )
     return [CeremonyStep(step=name, status=status) for name, status in rules.ceremony_steps(state)]
 
 
 def _my_turn(envelope: Envelope, me: Recipient) -> bool:
     try:
-        service.require_turn(envelope, me)
+        turns.require_turn(envelope, me)
     except DomainError:
         return False
     return True
@@ -124,7 +126,7 @@ def actions_of(
     envelope: Envelope, recipient: Recipient, request: SignatureRequest | None
 ) -> list[Action]:
     try:
-        service.require_turn(envelope, recipient)
+        turns.require_turn(envelope, recipient)
     except DomainError:
         return []
     if envelope.kind is EnvelopeKind.approval:

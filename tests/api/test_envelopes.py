@@ -165,8 +165,7 @@ async def test_update_changes_only_given_fields(api: ApiClient) -> None:
     assert datetime.fromisoformat(body["expires_at"]) == expires
     assert body["reminders"] == {"interval_days": 2, "max_count": 3}
     assert body["distribute_to_signers"] and body["sender_copy"]
-    # eidas_simple can be sent (eidas_advanced cannot yet: test_lifecycle).
-    assert "level_not_available" not in [b["code"] for b in body["blockers"]]
+    assert "name_missing" not in [b["code"] for b in body["blockers"]]  # eidas_advanced only
     cleared = await api.patch(
         f"/v1/envelopes/{envelope['id']}", json={"message": None, "reminders": None}
     )

@@ -171,7 +171,6 @@ def _envelope(**changes: object) -> EnvelopeView:
         "is_draft": True,
         "is_signature": True,
         "eidas": False,
-        "level_available": True,
         "expiry_in_past": False,
         "documents": (DOC_BOTH,),
         "recipients": SIGNERS,
@@ -193,7 +192,13 @@ def _codes(found: list[Blocker]) -> list[str]:
         (_envelope(documents=(), recipients=()), ["no_documents", "no_recipients"]),
         (_envelope(documents=(DOC_BOTH, DOC_ONE)), ["stamp_missing"]),
         (_envelope(eidas=True), ["phone_missing"]),
-        (_envelope(level_available=False), ["level_not_available"]),
+        (
+            _envelope(
+                identity_check=True,
+                recipients=(RecipientView("r1", "a@x", has_phone=False, has_names=False),),
+            ),
+            ["name_missing"],
+        ),
         (_envelope(expiry_in_past=True), ["expiry_in_past"]),
         (_envelope(is_draft=False), ["not_a_draft"]),
         # Approval envelopes have no stamps and no level.

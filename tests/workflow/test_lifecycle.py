@@ -46,11 +46,16 @@ async def test_send_refuses_with_every_blocker_and_changes_nothing(api: ApiClien
     assert [b["code"] for b in problem["blockers"]] == ["no_documents", "no_recipients"]
     assert (await api.get_envelope(approval["id"]))["status"] == "draft"
 
-    # eIDAS levels are refused until identity checks and SMS codes exist.
+    # eidas_advanced compares each signer's names with their identity document: none, no send.
     signature = await api.envelope(kind="signature", level="eidas_advanced")
     await api.upload(signature["id"], make_pdf())
+    await api.post(
+        f"/v1/envelopes/{signature['id']}/recipients",
+        json={"email": f"nameless+{_tag()}@example.com", "phone": "+33612345678"},
+    )
     refused = await api.post(f"/v1/envelopes/{signature['id']}/send")
-    assert "level_not_available" in [b["code"] for b in refused.json()["blockers"]]
+    codes = [b["code"] for b in refused.json()["blockers"]]
+    assert "name_missing" in codes and "level_not_available" not in codes
     assert (await api.get_envelope(signature["id"]))["status"] == "draft"
 
 
