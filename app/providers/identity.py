@@ -31,6 +31,7 @@ __all__ = [
     "StartedVerification",
     "VerificationResult",
     "VerifiedIdentity",
+    "vendor_failure",
 ]
 
 
@@ -101,3 +102,21 @@ class IdentityProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# A vendor's HTTP answers that say "not now" rather than "never with this request".
+RETRYABLE_STATUSES = frozenset({408, 425, 429})  # timeout, too early, too many
+
+
+def vendor_failure(
+    vendor: str, status: int, message: str, *, retry_after: str | None = None
+) -> IdentityRefused | IdentityUnavailable:
+    """What a vendor's unsuccessful HTTP answer means: throttling and the vendor's own errors
+    are for later, any other 4xx (bad credentials, bad input, unknown session) is final."""
+    if status in RETRYABLE_STATUSES or status >= 500:
+        wait = f", retry after {retry_after} s" if retry_after else ""
+        return IdentityUnavailable(f"{vendor} answered {status}{wait}: {message}")
+    if 400 <= status < 500:
+        return IdentityRefused(f"{vendor} refused the request ({status}): {message}")
+    # A redirect or an informational answer: a proxy or a wrong base URL, not a refusal.
+    return IdentityUnavailable(f"{vendor} answered an unexpected {status}: {message}")
