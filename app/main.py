@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.api import (
     credits,
     dev,
+    dev_identity,
     documents,
     envelopes,
     events,
@@ -246,6 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(validations.router)
     if settings.is_development:
         app.include_router(dev.router)
+        app.include_router(dev_identity.router)
     _document_problems_in_openapi(app)
     return app
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.providers.factory import missing_sms_settings
+from app.providers.identity_factory import missing_idv_settings
 from app.signing.keys import SealConfigError, configured_source
 
 
@@ -70,6 +71,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "CACHET_SMS_PROVIDER (brevo, twilio or ovh) and its credentials",
         "an outbox of text messages on disk, codes in clear",
         lambda s: s.sms_provider != "dev" and not missing_sms_settings(s),
+    ),
+    Requirement(
+        "CACHET_IDV_PROVIDER (veriff or onfido) and its credentials",
+        "identity checks approved by a button on a development page",
+        lambda s: s.idv_provider != "dev" and not missing_idv_settings(s),
+    ),
+    Requirement(
+        "CACHET_CSC_BASE_URL, CACHET_CSC_CLIENT_ID and CACHET_CSC_CLIENT_SECRET "
+        "(CACHET_ADVANCED_SIGNER=csc)",
+        "nothing: remote signing cannot work without its trust service",
+        lambda s: (
+            s.advanced_signer != "csc"
+            or bool(s.csc_base_url and s.csc_client_id and s.csc_client_secret)
+        ),
     ),
 )
 

@@ -27,6 +27,7 @@ REQUIRED = [
     "CACHET_SIGNING_KEY_FILE",
     "CACHET_TSA_URL",
     "CACHET_SMS_PROVIDER",
+    "CACHET_IDV_PROVIDER",
 ]
 SMS = ("sms_provider", "twilio_account_sid", "twilio_auth_token", "sms_sender")
 SEAL = ("signing_key_file", "signing_cert_file", "signing_chain_file")
@@ -56,6 +57,9 @@ async def complete(
             "twilio_account_sid": "AC" + "0" * 32,
             "twilio_auth_token": "a token",
             "sms_sender": "Cachet",
+            "idv_provider": "veriff",
+            "veriff_api_key": "a veriff key",
+            "veriff_shared_secret": "a veriff secret",
         }
 
 

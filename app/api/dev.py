@@ -22,6 +22,7 @@ from app.envelopes.people import sender_name
 from app.errors import NotFound
 from app.notifications.mailer import DevMailbox
 from app.providers.dev_sms import DevSmsOutbox
+from app.workflow.identity import needs_identity
 from app.workflow.loading import load_envelope
 from app.workflow.models import OtpCode
 from app.workflow.otp import needs_code
@@ -109,6 +110,7 @@ async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> 
         f"<li>{html.escape(d.filename)} ({d.size_bytes} bytes)</li>" for d in envelope.documents
     )
     action_call = _code_calls(base) if needs_code(envelope) else ""
+    action_call += _identity_calls(base) if needs_identity(envelope) else ""
     action_call += _action_call(base, envelope.kind)
     body = f"""
 <p><strong>{html.escape(envelope.name or "Untitled envelope")}</strong>
@@ -131,6 +133,15 @@ def _code_calls(base: str) -> str:
         f"curl -s {base}/dev/sms   # the newest text holds the code\n"
         f'curl -s -X POST {base}/v1/signing/otp/verify -H "Authorization: Bearer $SESSION" \\\n'
         "  -H 'Content-Type: application/json' -d '{\"code\": \"123456\"}'\n"
+    )
+
+
+def _identity_calls(base: str) -> str:
+    """eIDAS advanced: the identity check next; the development provider's page decides it."""
+    return (
+        f'curl -s -X POST {base}/v1/signing/identity -H "Authorization: Bearer $SESSION"\n'
+        "# open verification_url (/dev/identity/…) in a browser and approve, then:\n"
+        f'curl -s {base}/v1/signing/identity -H "Authorization: Bearer $SESSION"\n'
     )
 
 
