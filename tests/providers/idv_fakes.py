@@ -250,8 +250,8 @@ class FakeIdv:
             return refusal
         if (scripted := await self._scripted()) is not None:
             return scripted
-        verification = _dict(json.loads(body).get("verification"))
-        if not verification:
+        verification = _dict(json.loads(body)).get("verification")
+        if not isinstance(verification, dict):  # {"verification": {}} is enough for Veriff
             return _veriff_error(400, "1102", "Mandatory parameters are missing from the request.")
         person = _dict(verification.get("person"))
         session_id = str(uuid.uuid4())

@@ -314,19 +314,30 @@ async def test_a_callback_not_signed_by_the_vendor_is_refused(
     provider, session = await started(vendor, fake)
     async with opened(provider), callback_receiver() as (url, received):
         fake.callback_url = url
-        await fake.complete(
-            session.session_id,
-            "approved",
-            bad_signature=flaw == "bad_signature",
-            callback=flaw == "bad_signature",
+        await fake.complete(session.session_id, "approved", callback=False)
+        await fake.send_callback(
+            session.session_id, bad_signature=flaw == "bad_signature", unsigned=flaw == "unsigned"
         )
-        if flaw == "unsigned":
-            await fake.send_callback(session.session_id, unsigned=True)
-        [request] = received or [fake.signed_callback(session.session_id)]
-        if flaw == "altered":
+        [request] = received
+        if flaw == "altered":  # signed, then changed on the way
             request = replace(request, body=request.body.replace(b"approved", b"declined"))
         with pytest.raises(BadCallback):
             provider.callback_sessions(request)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_the_person_finishing_on_the_hosted_page_is_sent_back(
+    fake: FakeIdv, vendor: str
+) -> None:
+    provider, session = await started(vendor, fake)
+    async with opened(provider), callback_receiver() as (url, received):
+        fake.callback_url = url
+        async with httpx.AsyncClient(trust_env=False) as browser:
+            finish = await browser.post(session.verification_url, data={"outcome": "review"})
+        assert (finish.status_code, finish.headers["location"]) == (303, REQUEST.return_url)
+        [callback] = received
+        assert provider.callback_sessions(callback) == [session.session_id]
+        assert (await provider.result(session.session_id)).status is IdentityStatus.review
 
 
 async def test_veriff_callbacks_come_with_this_integrations_key(fake: FakeIdv) -> None:
