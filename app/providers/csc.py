@@ -516,7 +516,16 @@ class _Session:
         self._fetch_token()
 
     def call(self, method: str, body: dict[str, object]) -> dict[str, object]:
-        return self._post(method, body, bearer=True)
+        """A CSC method with the bearer token. A token the service no longer takes (expired or
+        revoked before its announced time) is replaced once: nothing was done with it."""
+        try:
+            return self._post(method, body, bearer=True)
+        except _TokenRejected:
+            self._token = None
+        try:
+            return self._post(method, body, bearer=True)
+        except _TokenRejected as rejected:
+            raise CscRefused(str(rejected)) from None
 
     def _bearer(self) -> str:
         renewal = self._token_renewal
@@ -566,9 +575,15 @@ class _Session:
                 f"the trust service could not be reached for {method}: {type(error).__name__}"
             ) from error
         answer = json_or_empty(response)
+        if bearer and response.status_code == 401 and answer.get("error") == "invalid_token":
+            raise _TokenRejected(f"the trust service refused the access token for {method}")
         if not response.is_success:
             raise _failure(method, response, answer)
         return answer
+
+
+class _TokenRejected(Exception):
+    """401 invalid_token: the bearer token is not (or no longer) good."""
 
 
 def _checked_methods(info: dict[str, object]) -> frozenset[str]:

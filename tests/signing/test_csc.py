@@ -68,6 +68,12 @@ def csc() -> Iterator[FakeCsc]:
     fake.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_failure_left_scripted(csc: FakeCsc) -> Iterator[None]:
+    yield
+    csc.script.clear()
+
+
 @pytest.fixture(scope="module")
 def fake_root_pem(csc: FakeCsc, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return csc.write_root_pem(tmp_path_factory.mktemp("csc-root") / "fake-qtsp-root.pem")
@@ -498,7 +504,6 @@ def test_outages_are_unavailable_and_write_nothing(
     assert not target.exists()
     # The signing worker hands it to the service's process: it must survive pickling.
     assert str(pickle.loads(pickle.dumps(raised.value))) == str(raised.value)
-    csc.script.clear()
 
 
 def test_refusals_survive_pickling() -> None:
@@ -509,3 +514,20 @@ def test_refusals_survive_pickling() -> None:
 def _open(csc: FakeCsc, given: str, surname: str, email: str | None, **changes: Any) -> None:
     with open_csc_credential(csc_settings(csc, **changes), given, surname, email) as credential:
         assert isinstance(credential, CscCredential)
+
+
+def test_a_token_the_service_dropped_is_replaced_once(csc: FakeCsc) -> None:
+    csc.add_credential("token@example.com", "Ida", "Berg")
+    with (
+        open_csc_credential(csc_settings(csc), "Ida", "Berg", "token@example.com") as credential,
+        requests_during(csc) as seen,
+    ):
+        csc.tokens.clear()  # expired or revoked at the service before its announced time
+        (signature,) = credential.sign_digests([hashlib.sha256(b"x").digest()], SHA256_OID)
+    assert signature
+    assert [s.method for s in seen] == [
+        "credentials/authorize",
+        "oauth2/token",
+        "credentials/authorize",
+        "signatures/signHash",
+    ]
