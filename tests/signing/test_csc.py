@@ -203,7 +203,8 @@ def test_the_signature_carries_the_persons_certificate_and_validates(
 
     (verdict,) = pdfsig_verdicts(signed.signed, fake_root_pem)
     assert verdict.valid, verdict.raw
-    assert verdict.certificate_trusted is not False, verdict.raw
+    # No OCSP responder named in the certificate: NSS's verdict rests on the chain alone.
+    assert verdict.certificate_trusted is True, verdict.raw
     assert verdict.signer == "Éloïse Müller-Dupont"
 
 
@@ -476,9 +477,9 @@ def test_a_service_that_is_not_csc_v2_is_refused(
         ("signatures/signHash", 429, 0.0),
         ("signatures/signHash", 503, 0.0),
         ("credentials/authorize", 500, 0.0),
-        ("signatures/signHash", None, 2.0),
+        ("signatures/signHash", None, 2.5),
         ("info", 502, 0.0),
-        ("oauth2/token", None, 2.0),
+        ("oauth2/token", None, 2.5),
         ("credentials/list", 429, 0.0),
     ],
 )
@@ -493,7 +494,7 @@ def test_outages_are_unavailable_and_write_nothing(
     csc.add_credential("outage@example.com", "Noor", "Haddad")
     prepared, target = prepared_pdf(tmp_path), tmp_path / "signed.pdf"
     csc.fail_next(method, status=status, delay=delay)
-    settings = csc_settings(csc, csc_timeout_seconds=0.5)
+    settings = csc_settings(csc, csc_timeout_seconds=1.0)
     with (
         pytest.raises(CscUnavailable) as raised,
         open_csc_credential(settings, "Noor", "Haddad", "outage@example.com") as credential,
