@@ -1,2 +1,2 @@
-"""Third-party providers behind small protocols (SMS now; identity checks and remote signing
-next): the service's only outbound HTTP besides webhooks, through httpx."""
+"""Third-party providers behind small protocols (SMS codes, identity checks, remote signing
+through CSC v2): the service's only outbound HTTP besides webhooks, through httpx."""

@@ -1,9 +1,10 @@
 """Who an advanced signature is made for, and the certificate it was made with.
 
 An eIDAS advanced signature carries a certificate issued to the verified person, not the
-platform seal. Two backends make one (app.signing.person dispatches on CACHET_ADVANCED_SIGNER):
-XX
-(`local_ca`), csc.py signs remotely at a trust service provider through the CSC API v2 (`csc`).
+platform seal. Two backends make one (app.workflow.advanced_signing picks by
+CACHET_ADVANCED_SIGNER): one_shot.py issues a short-lived certificate from Cachet's own issuing
+CA for each signature (`local_ca`); remote.py signs with a key held at a trust service provider
+(`csc`: app.providers.csc speaks the CSC API v2, and only hashes leave the service).
 """
 
 from __future__ import annotations

@@ -10,8 +10,11 @@ from pathlib import Path
 from app.config import Settings
 from app.envelopes.models import Recipient
 from app.envelopes.people import recipient_email
+from app.providers.csc import CscUnavailable, open_csc_credential
+from app.signing.failures import Unavailable
 from app.signing.one_shot import sign_with_one_shot_certificate
 from app.signing.pades import SealLike, SignatureOrder
+from app.signing.remote import sign_with_remote_key
 from app.signing.signer_identity import PersonCertificate, VerifiedPerson
 from app.workflow.models import IdentityVerification
 
@@ -40,7 +43,32 @@ def sign_as_person(
     settings: Settings,
     seal: SealLike,
 ) -> PersonCertificate:
-    """Fills the signer's field with a PAdES B-T signature whose certificate names `person`."""
+    """Fills the signer's field with a PAdES B-T signature whose certificate names `person`.
+    A trust service that does not answer is `Unavailable` (waited for like a TSA); one that
+    refuses fails the signature after the job's attempts."""
+    if settings.advanced_signer == "csc":
+        return _sign_remotely(
+            source, target, order=order, person=person, settings=settings, seal=seal
+        )
     return sign_with_one_shot_certificate(
         source, target, order=order, person=person, settings=settings, seal=seal
     )
+
+
+def _sign_remotely(
+    source: Path,
+    target: Path,
+    *,
+    order: SignatureOrder,
+    person: VerifiedPerson,
+    settings: Settings,
+    seal: SealLike,
+) -> PersonCertificate:
+    """CSC v2: only the hash of the signed attributes leaves; the service assembles the CMS."""
+    try:
+        with open_csc_credential(
+            settings, person.given_name, person.surname, person.email
+        ) as credential:
+            return sign_with_remote_key(source, target, order=order, key=credential, seal=seal)
+    except CscUnavailable as error:
+        raise Unavailable(f"trust service (CSC): {error}") from error
