@@ -61,8 +61,9 @@ from tests.support import make_pdf
 
 
 def seal_settings(data_dir: Path, **fields: Any) -> Settings:
-    """Settings for load_seal alone (no database is touched)."""
-    values: dict[str, Any] = {"env": Environment.development, **fields}
+    """Settings for load_seal alone (no database is touched): the seal without Cachet's issuing
+    CA (advanced signatures at a remote provider), which test_issuing.py covers."""
+    values: dict[str, Any] = {"env": Environment.development, "advanced_signer": "csc", **fields}
     return Settings(data_dir=data_dir, **values)
 
 
@@ -602,6 +603,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
 
 
 def development_settings(settings: Settings, data_dir: Path) -> Settings:
+    """No key configured, the seal's nor the issuing CA's: the development PKI does it all."""
     no_key = dict.fromkeys(
         (
             "signing_key_file",
@@ -610,6 +612,11 @@ def development_settings(settings: Settings, data_dir: Path) -> Settings:
             "signing_pkcs12_file",
             "signing_pkcs11_module",
             "tsa_url",
+            "issuing_ca_key_file",
+            "issuing_ca_cert_file",
+            "issuing_ca_chain_file",
+            "issuing_ca_pkcs12_file",
+            "issuing_ca_pkcs11_module",
         )
     )
     return settings.model_copy(update={**no_key, "data_dir": data_dir})
@@ -714,6 +721,7 @@ async def test_pki_routes_answer_404_when_a_real_key_is_configured(
             "signing_cert_file": test_pki.seal_cert_pem,
             "signing_chain_file": test_pki.chain_pem,
             "tsa_url": test_pki.tsa_url,
+            **test_pki.issuing_ca_settings(),
         }
     )
     async with serving(real_key) as (url, runtime), httpx.AsyncClient(base_url=url) as client:
