@@ -2,7 +2,7 @@
 
 An eIDAS advanced signature carries a certificate issued to the verified person, not the
 platform seal. Two backends make one (app.signing.person dispatches on CACHET_ADVANCED_SIGNER):
-XX
+one_shot.py issues a short-lived certificate from Cachet's own issuing CA for each signature
 (`local_ca`), csc.py signs remotely at a trust service provider through the CSC API v2 (`csc`).
 """
 
