@@ -23,6 +23,7 @@ import asyncio
 import secrets
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -418,9 +419,11 @@ def _signature_algorithm(signer: Signer) -> algos.SignedDigestAlgorithm:
 
 
 def _sign(signer: Signer, data: bytes) -> bytes:
-    """The CA key's signature of `data`: directly for a key in memory, through pyHanko's async
-    API for a token (this runs in a worker thread or process, never in an event loop)."""
+    """The CA key's signature of `data`: directly for a key in memory; for a token, through
+    pyHanko's signer, which is async only. The caller may be inside pyHanko's own event loop (a
+    validation context asks for the CRL there), so that runs in a thread of its own."""
     if isinstance(signer, SimpleSigner):
         return signer.sign_raw(data, DIGEST)
-    signature: bytes = asyncio.run(signer.async_sign_raw(data, DIGEST))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="issuing-ca") as thread:
+        signature: bytes = thread.submit(asyncio.run, signer.async_sign_raw(data, DIGEST)).result()
     return signature

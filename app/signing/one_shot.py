@@ -77,9 +77,13 @@ def _issuing_ca(seal: SealLike, settings: Settings) -> IssuingCa:
 
 
 def _one_shot_signer(authority: IssuingCa, person: VerifiedPerson) -> OneShotSigner:
-    key = ec.generate_private_key(CURVE)
+    key = _fresh_key()
     certificate = authority.issue(person, _public_key_info(key), now=system_now())
     return OneShotSigner(certificate, key, chain=(authority.certificate, *authority.chain))
+
+
+def _fresh_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(CURVE)
 
 
 def _public_key_info(key: ec.EllipticCurvePrivateKey) -> asn1_keys.PublicKeyInfo:
