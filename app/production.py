@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.providers.factory import missing_sms_settings
 from app.providers.identity_factory import missing_idv_settings
+from app.signing.issuing import development_issuing_ca_in_use
 from app.signing.keys import SealConfigError, configured_source
 
 
@@ -67,6 +68,13 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         _seal_configured,
     ),
     Requirement("CACHET_TSA_URL", "the development TSA", lambda s: bool(s.tsa_url)),
+    Requirement(
+        "CACHET_ISSUING_CA_KEY_FILE and CACHET_ISSUING_CA_CERT_FILE, or "
+        "CACHET_ISSUING_CA_PKCS12_FILE, or CACHET_ISSUING_CA_PKCS11_MODULE (or "
+        "CACHET_ADVANCED_SIGNER=csc)",
+        "the development PKI's signers CA for eIDAS advanced signers' certificates",
+        lambda s: not development_issuing_ca_in_use(s),
+    ),
     Requirement(
         "CACHET_SMS_PROVIDER (brevo, twilio or ovh) and its credentials",
         "an outbox of text messages on disk, codes in clear",

@@ -72,6 +72,9 @@ def settings(
         signing_cert_file=test_pki.seal_cert_pem,
         signing_chain_file=test_pki.chain_pem,
         tsa_url=test_pki.tsa_url,
+        # Signers' one-shot certificates (eIDAS advanced) from the test PKI's intermediate: the
+        # seal's root vouches for them too, so every validator the tests run trusts them.
+        **test_pki.issuing_ca_settings(),
     )
 
 

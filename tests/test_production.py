@@ -26,11 +26,13 @@ REQUIRED = [
     "CACHET_SIGNING_URL",
     "CACHET_SIGNING_KEY_FILE",
     "CACHET_TSA_URL",
+    "CACHET_ISSUING_CA_KEY_FILE",
     "CACHET_SMS_PROVIDER",
     "CACHET_IDV_PROVIDER",
 ]
 SMS = ("sms_provider", "twilio_account_sid", "twilio_auth_token", "sms_sender")
 SEAL = ("signing_key_file", "signing_cert_file", "signing_chain_file")
+ISSUING_CA = ("issuing_ca_key_file", "issuing_ca_cert_file", "issuing_ca_chain_file")
 
 
 @pytest.fixture
@@ -52,6 +54,7 @@ async def complete(
             "signing_cert_file": str(test_pki.seal_cert_pem),
             "signing_chain_file": str(test_pki.chain_pem),
             "tsa_url": test_pki.tsa_url,
+            **{name: str(path) for name, path in test_pki.issuing_ca_settings().items()},
             # Never called here: the service only starts.
             "sms_provider": "twilio",
             "twilio_account_sid": "AC" + "0" * 32,
@@ -95,6 +98,7 @@ async def test_nothing_configured_names_every_missing_setting(workdir: Path, com
         (("signing_url",), "CACHET_SIGNING_URL"),
         (SEAL, "CACHET_SIGNING_KEY_FILE"),
         (("tsa_url",), "CACHET_TSA_URL"),
+        (ISSUING_CA, "CACHET_ISSUING_CA_KEY_FILE"),
         (SMS, "CACHET_SMS_PROVIDER"),
         (("twilio_auth_token",), "CACHET_SMS_PROVIDER"),
     ],

@@ -1,9 +1,13 @@
-"""The development PKI's public side: its root certificate, the root's CRL, its OCSP responder.
+"""The public side of Cachet's certificate authorities.
 
-The development seal and TSA certificates name {base_url}/pki/root.crl as their CRL
-distribution point and {base_url}/pki/ocsp as their OCSP responder (AIA), so that any validator
-(pdfsig, Acrobat, pyHanko) can check them. Every route answers 404 when the development PKI is
-not in use.
+The development PKI: its root certificate, the root's CRL, its OCSP responder. The development
+seal, TSA and signers CA certificates name {base_url}/pki/root.crl as their CRL distribution
+point and {base_url}/pki/ocsp as their OCSP responder (AIA), so that any validator (pdfsig,
+Acrobat, pyHanko) can check them. These routes answer 404 when the development PKI is not in use.
+
+The issuing CA of signers' one-shot certificates (CACHET_ADVANCED_SIGNER=local_ca): its CRL at
+{base_url}/pki/signers.crl, named by every such certificate. Cachet is that CA in production
+too, so the route answers there; 404 only when advanced signatures are made elsewhere (csc).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from app.api.deps import RuntimeDep
 from app.api.problems import problems
 from app.errors import BadRequest, NotFound
 from app.signing.devpki import DevelopmentPki, NotOurCertificate
+from app.signing.issuing import IssuingCa
 from app.signing.keys import platform_seal
 
 router = APIRouter(prefix="/pki", tags=["pki"])
@@ -53,6 +58,40 @@ async def get_root_crl(runtime: RuntimeDep) -> Response:
         crl.public_bytes(serialization.Encoding.DER),
         media_type="application/pkix-crl",
         headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+def _issuing_ca(runtime: RuntimeDep) -> IssuingCa:
+    issuing_ca = platform_seal(runtime.seal).issuing_ca
+    if issuing_ca is None:
+        raise NotFound("issuing_ca")
+    return issuing_ca
+
+
+@router.get(
+    "/signers.crl",
+    operation_id="getSignersCrl",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/pkix-crl": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "DER CRL of signers' one-shot certificates, signed by Cachet's issuing "
+            "CA, valid for 3 days (it lists none: each key is destroyed after its one signature)",
+        },
+        **problems(404),
+    },
+)
+async def get_signers_crl(runtime: RuntimeDep) -> Response:
+    """The CRL of the one-shot certificates Cachet's issuing CA gives eIDAS advanced signers
+    (DER), named by each of them. 404 `issuing_ca_not_found` when advanced signatures are made
+    at a remote provider (CACHET_ADVANCED_SIGNER=csc)."""
+    issuing_ca = _issuing_ca(runtime)
+    # The CA key signs once the list is an hour old (an HSM round trip, perhaps): off the loop.
+    crl = await anyio.to_thread.run_sync(issuing_ca.current_crl)
+    return Response(
+        crl.dump(),
+        media_type="application/pkix-crl",
+        headers={"Cache-Control": "public, max-age=600"},
     )
 
 

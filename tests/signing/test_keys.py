@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import glob
 import io
 import logging
-import os
 import socket
 import stat
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pkcs11
 import pytest
 import uvicorn
 from asn1crypto import x509 as asn1_x509
@@ -35,7 +30,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.x509 import ocsp
 from fastapi import FastAPI
-from pkcs11 import Attribute, CertificateType, ObjectClass
 from pyhanko.keys.internal import translate_pyca_cryptography_key_to_asn1
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -54,6 +48,7 @@ from app.signing.pades import add_archive_timestamp
 from app.signing.timestamping import DevelopmentTimeStamper
 from tests.signing.ades import strict_ades_verdicts
 from tests.signing.pdfsig import pdfsig_verdicts
+from tests.signing.softhsm import Token
 from tests.signing.testpki import TestPki
 from tests.support import make_pdf
 
@@ -61,8 +56,9 @@ from tests.support import make_pdf
 
 
 def seal_settings(data_dir: Path, **fields: Any) -> Settings:
-    """Settings for load_seal alone (no database is touched)."""
-    values: dict[str, Any] = {"env": Environment.development, **fields}
+    """Settings for load_seal alone (no database is touched): the seal without Cachet's issuing
+    CA (advanced signatures at a remote provider), which test_issuing.py covers."""
+    values: dict[str, Any] = {"env": Environment.development, "advanced_signer": "csc", **fields}
     return Settings(data_dir=data_dir, **values)
 
 
@@ -478,58 +474,6 @@ def test_cached_ec_key_signature_verifies(test_pki: TestPki) -> None:
 
 # --- PKCS#11 on SoftHSM2 -----------------------------------------------------------------------
 
-TOKEN_LABEL = "cachet-seal"
-USER_PIN = "1234"
-
-
-@dataclass(frozen=True)
-class Token:
-    module: Path
-    label: str
-    pin: str
-
-
-def softhsm_module() -> Path:
-    found = glob.glob("/usr/lib/softhsm/libsofthsm2.so") + glob.glob(
-        "/usr/lib/*/softhsm/libsofthsm2.so"
-    )
-    assert found, "SoftHSM2 is missing: run `make system-deps` (Debian package softhsm2)"
-    return Path(found[0])
-
-
-@pytest.fixture(scope="module")
-def softhsm_token(test_pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Token:
-    """A SoftHSM2 token in a temporary directory holding the test seal's key and certificate.
-
-    SOFTHSM2_CONF stays set for the process: the library reads it once, when first loaded."""
-    directory = tmp_path_factory.mktemp("softhsm")
-    (directory / "tokens").mkdir()
-    conf = directory / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    init = ["--init-token", "--free", "--label", TOKEN_LABEL, "--so-pin", "12345678"]
-    subprocess.run(["softhsm2-util", *init, "--pin", USER_PIN], check=True, capture_output=True)
-    key = ["--import", str(test_pki.seal_key_pem), "--token", TOKEN_LABEL, "--label", "seal"]
-    subprocess.run(
-        ["softhsm2-util", *key, "--id", "01", "--pin", USER_PIN], check=True, capture_output=True
-    )
-    module = softhsm_module()
-    token = pkcs11.lib(str(module)).get_token(token_label=TOKEN_LABEL)
-    # softhsm2-util imports keys only; the certificate needs a read-write session.
-    with token.open(rw=True, user_pin=USER_PIN) as session:
-        session.create_object(
-            {
-                Attribute.CLASS: ObjectClass.CERTIFICATE,
-                Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-                Attribute.TOKEN: True,
-                Attribute.LABEL: "seal",
-                Attribute.ID: b"\x01",
-                Attribute.SUBJECT: test_pki.seal_cert.subject.dump(),
-                Attribute.VALUE: test_pki.seal_cert.dump(),
-            }
-        )
-    return Token(module, TOKEN_LABEL, USER_PIN)
-
 
 def pkcs11_settings(token: Token, test_pki: TestPki, data_dir: Path, **fields: Any) -> Settings:
     values: dict[str, Any] = {
@@ -602,6 +546,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
 
 
 def development_settings(settings: Settings, data_dir: Path) -> Settings:
+    """No key configured, the seal's nor the issuing CA's: the development PKI does it all."""
     no_key = dict.fromkeys(
         (
             "signing_key_file",
@@ -610,6 +555,11 @@ def development_settings(settings: Settings, data_dir: Path) -> Settings:
             "signing_pkcs12_file",
             "signing_pkcs11_module",
             "tsa_url",
+            "issuing_ca_key_file",
+            "issuing_ca_cert_file",
+            "issuing_ca_chain_file",
+            "issuing_ca_pkcs12_file",
+            "issuing_ca_pkcs11_module",
         )
     )
     return settings.model_copy(update={**no_key, "data_dir": data_dir})
@@ -714,6 +664,7 @@ async def test_pki_routes_answer_404_when_a_real_key_is_configured(
             "signing_cert_file": test_pki.seal_cert_pem,
             "signing_chain_file": test_pki.chain_pem,
             "tsa_url": test_pki.tsa_url,
+            **test_pki.issuing_ca_settings(),
         }
     )
     async with serving(real_key) as (url, runtime), httpx.AsyncClient(base_url=url) as client:

@@ -252,6 +252,28 @@ class TestPki:
     """A TSA whose certificate expires SHORT_TSA_DAYS after the start (same root)."""
     animator: Animator
 
+    @property
+    def intermediate_key_pem(self) -> Path:
+        return self.directory / "keys" / "interm.key.pem"
+
+    @property
+    def intermediate_cert_pem(self) -> Path:
+        return self.directory / "interm.cert.pem"
+
+    @property
+    def intermediate_p12(self) -> Path:
+        """The intermediate's key, certificate and root, under p12_password."""
+        return self.directory / "interm.p12"
+
+    def issuing_ca_settings(self) -> dict[str, Any]:
+        """The intermediate as Cachet's issuing CA (PEM files): signers' certificates then
+        chain to the same root as the seal's, which every test trusts already."""
+        return {
+            "issuing_ca_key_file": self.intermediate_key_pem,
+            "issuing_ca_cert_file": self.intermediate_cert_pem,
+            "issuing_ca_chain_file": self.root_pem,
+        }
+
     def seal(self) -> Seal:
         """The test seal: cached-key signer, HTTP timestamps from the Animator, root trusted."""
         signer = CachedKeySigner(
@@ -306,6 +328,8 @@ def start_test_pki(directory: Path) -> TestPki:
         "seal.cert.pem": _pem(seal_cert),
         "chain.pem": _pem(interm) + _pem(root),
         "seal.p12": arch.package_pkcs12(CertLabel("seal"), password=P12_PASSWORD.encode()),
+        "interm.cert.pem": _pem(interm),
+        "interm.p12": arch.package_pkcs12(CertLabel("interm"), password=P12_PASSWORD.encode()),
     }
     for name, content in files.items():
         (directory / name).write_bytes(content)
