@@ -10,7 +10,6 @@ and by the service's own validation (validate_pdf, POST /v1/validations).
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -188,12 +187,9 @@ def test_the_certificate_is_a_natural_persons_signing_certificate(
     policies = extensions.get_extension_for_class(x509.CertificatePolicies).value
     assert [p.policy_identifier.dotted_string for p in policies] == [DEVELOPMENT_POLICY_OID]
     subject_key = extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    assert (
-        subject_key.digest
-        == x509.SubjectKeyIdentifier.from_public_key(
-            certificate.public_key()  # type: ignore[arg-type]
-        ).digest
-    )
+    public_key = certificate.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    assert subject_key.digest == x509.SubjectKeyIdentifier.from_public_key(public_key).digest
     authority_key = extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert seal.issuing_ca is not None
     assert authority_key.key_identifier == seal.issuing_ca.certificate.key_identifier
@@ -202,8 +198,7 @@ def test_the_certificate_is_a_natural_persons_signing_certificate(
         "http://127.0.0.1:8000/pki/signers.crl"  # {base_url}/pki/signers.crl
     ]
 
-    key = certificate.public_key()
-    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    assert public_key.curve.name == "secp256r1"
     assert 0 < certificate.serial_number < 2**159
     lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
     assert lifetime == timedelta(minutes=60)
@@ -345,10 +340,10 @@ async def test_each_issuing_ca_key_source_issues_a_certificate_that_validates(
     source: str, softhsm_token: Token, test_pki: TestPki, tmp_path: Path
 ) -> None:
     issuing_ca = {
-        "pem": test_pki.issuing_ca_settings,
-        "pkcs12": lambda: pkcs12_issuing_ca(test_pki),
-        "pkcs11": lambda: pkcs11_issuing_ca(softhsm_token, test_pki),
-    }[source]()
+        "pem": test_pki.issuing_ca_settings(),
+        "pkcs12": pkcs12_issuing_ca(test_pki),
+        "pkcs11": pkcs11_issuing_ca(softhsm_token, test_pki),
+    }[source]
     settings = settings_for(test_pki, tmp_path / "data", **issuing_ca)
     seal = await asyncio.to_thread(load_seal, settings)
     try:
