@@ -18,16 +18,13 @@ the seal trusts the issuing CA's root and knows its CRL, which the certificate n
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pyhanko.sign.signers import Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
@@ -38,7 +35,7 @@ from app.signing import pades
 from app.signing.issuing import IssuingCa, IssuingCaConfigError
 from app.signing.keys import Seal
 from app.signing.pades import SealLike, SignatureOrder
-from app.signing.signer_identity import PersonCertificate, VerifiedPerson
+from app.signing.signer_identity import PersonCertificate, VerifiedPerson, person_certificate
 
 BACKEND = "local_ca"
 CURVE = ec.SECP256R1()
@@ -64,7 +61,7 @@ def sign_with_one_shot_certificate(
         pades.sign_field_as(source, target, order, signer, seal)
     finally:
         signer.forget_key()
-    return person_certificate(certificate)
+    return person_certificate(certificate.dump(), backend=BACKEND)
 
 
 def _issuing_ca(seal: SealLike, settings: Settings) -> IssuingCa:
@@ -125,27 +122,3 @@ class OneShotSigner(Signer):
 
     def forget_key(self) -> None:
         self._key = None
-
-
-# RFC 4514 spells only a few attribute types by name (CN, C, O, ...); these by their RFC 4519
-# names rather than dotted numbers.
-_RFC4519_NAMES = {
-    NameOID.GIVEN_NAME: "givenName",
-    NameOID.SURNAME: "sn",
-    NameOID.SERIAL_NUMBER: "serialNumber",
-}
-
-
-def person_certificate(certificate: asn1_x509.Certificate) -> PersonCertificate:
-    """What the evidence keeps of the certificate."""
-    der = certificate.dump()
-    parsed = x509.load_der_x509_certificate(der)
-    return PersonCertificate(
-        subject=parsed.subject.rfc4514_string(_RFC4519_NAMES),
-        issuer=parsed.issuer.rfc4514_string(_RFC4519_NAMES),
-        serial_number=f"{parsed.serial_number:x}",
-        not_before=parsed.not_valid_before_utc,
-        not_after=parsed.not_valid_after_utc,
-        sha256=hashlib.sha256(der).hexdigest(),
-        backend=BACKEND,
-    )

@@ -32,7 +32,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from app.signing.pades import SealLike, SignatureOrder, sign_field_as
-from app.signing.signer_identity import PersonCertificate
+from app.signing.signer_identity import PersonCertificate, person_certificate
 
 __all__ = [
     "RemoteKey",
@@ -77,19 +77,6 @@ def sign_with_remote_key(
     unavailable/refused errors), and RemoteKeyUnusable; `target` is then not written."""
     sign_field_as(source, target, order, RemoteSigner(key), seal)
     return person_certificate(key.certificate_der, backend=BACKEND)
-
-
-def person_certificate(certificate_der: bytes, *, backend: str) -> PersonCertificate:
-    certificate = x509.load_der_x509_certificate(certificate_der)
-    return PersonCertificate(
-        subject=certificate.subject.rfc4514_string(),
-        issuer=certificate.issuer.rfc4514_string(),
-        serial_number=format(certificate.serial_number, "x"),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        sha256=hashlib.sha256(certificate_der).hexdigest(),
-        backend=backend,
-    )
 
 
 class RemoteSigner(Signer):

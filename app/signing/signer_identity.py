@@ -9,8 +9,12 @@ CA for each signature (`local_ca`); remote.py signs with a key held at a trust s
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
@@ -36,3 +40,26 @@ class PersonCertificate:
     not_after: datetime
     sha256: str  # of the DER certificate, hex
     backend: str  # "local_ca" | "csc"
+
+
+# RFC 4514 spells only a few attribute types by name (CN, C, O, ...); these by their RFC 4519
+# names rather than dotted numbers, whichever backend issued the certificate.
+_RFC4519_NAMES = {
+    NameOID.GIVEN_NAME: "givenName",
+    NameOID.SURNAME: "sn",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+}
+
+
+def person_certificate(certificate_der: bytes, *, backend: str) -> PersonCertificate:
+    """What the evidence keeps of the certificate a signature was made with."""
+    parsed = x509.load_der_x509_certificate(certificate_der)
+    return PersonCertificate(
+        subject=parsed.subject.rfc4514_string(_RFC4519_NAMES),
+        issuer=parsed.issuer.rfc4514_string(_RFC4519_NAMES),
+        serial_number=f"{parsed.serial_number:x}",
+        not_before=parsed.not_valid_before_utc,
+        not_after=parsed.not_valid_after_utc,
+        sha256=hashlib.sha256(certificate_der).hexdigest(),
+        backend=backend,
+    )
