@@ -181,8 +181,18 @@ def _anchor_break(
 async def verify_envelope_chain(
     session: AsyncSession, envelope_id: uuid.UUID, secrets: SecretBox
 ) -> ChainBreak | None:
-    events = await envelope_events(session, envelope_id)
-    return verify_keyed(events, await session.get(EvidenceChain, envelope_id), secrets)
+    anchor = await settled_anchor(session, envelope_id)
+    return verify_keyed(await envelope_events(session, envelope_id), anchor, secrets)
+
+
+async def settled_anchor(session: AsyncSession, envelope_id: uuid.UUID) -> EvidenceChain | None:
+    """The chain's anchor, share-locked until the transaction ends: read before the events, so
+    that an event committed between the two reads (under READ COMMITTED each statement sees
+    its own snapshot) cannot look like a cut chain. A writer moving the anchor waits for us."""
+    anchor: EvidenceChain | None = await session.get(
+        EvidenceChain, envelope_id, with_for_update={"read": True}, populate_existing=True
+    )
+    return anchor
 
 
 async def feed_page(

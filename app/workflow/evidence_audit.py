@@ -19,9 +19,9 @@ from app.crypto import SecretBox
 from app.envelopes.models import Envelope
 from app.errors import Conflict, NotFound
 from app.evidence.chain import ChainBreak
-from app.evidence.models import Event, EvidenceChain
+from app.evidence.models import Event
 from app.evidence.schemas import EventType
-from app.evidence.service import envelope_events, verify_keyed
+from app.evidence.service import envelope_events, settled_anchor, verify_keyed
 from app.signing.evidence_pdf import sealed_chain
 from app.storage.blobs import BlobStore, file_sha256
 
@@ -45,10 +45,11 @@ async def audit_evidence(
     session: AsyncSession, envelope_id: uuid.UUID, *, secrets: SecretBox, blobs: BlobStore
 ) -> EvidenceAudit:
     envelope = await session.get(Envelope, envelope_id)
+    anchor = await settled_anchor(session, envelope_id)
     events = await envelope_events(session, envelope_id)
     if envelope is None or not events:
         raise NotFound("envelope")
-    broken = verify_keyed(events, await session.get(EvidenceChain, envelope_id), secrets)
+    broken = verify_keyed(events, anchor, secrets)
     if broken is not None:
         raise EvidenceBroken(broken)
     sealed = None
