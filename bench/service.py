@@ -60,7 +60,10 @@ def running_service(
     try:
         with (base / "serve.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve"], env=full_env, stdout=log, stderr=log
+                [sys.executable, "-m", *_profiler(), "app.cli", "serve"],
+                env=full_env,
+                stdout=log,
+                stderr=log,
             )
             try:
                 wait_ready(url, process)
@@ -72,6 +75,13 @@ def running_service(
     finally:
         if owned:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _profiler() -> list[str]:
+    """BENCH_PROFILE=out.prof runs the service under cProfile, CPU time of its event loop's
+    thread (where the engine's CPU goes); read it with `python -m pstats out.prof`."""
+    target = os.environ.get("BENCH_PROFILE")
+    return ["bench.cpu_profile", target] if target else []
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
