@@ -39,9 +39,12 @@ openapi: $(INSTALLED)
 	$(BIN)/python -m app.openapi > openapi/openapi.json
 
 bench: $(INSTALLED)
+	rm -f $${BENCH_RESULTS:-/tmp/cachet-bench-results.jsonl}
 	$(BIN)/python -m bench.upload
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.signing
+	$(BIN)/python -m bench.reads
+	$(BIN)/python -m bench.table
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -66,6 +66,7 @@ from app.workflow.tasks import apply_signature_job
 from app.workflow.versions import current_path
 from bench.service import RssSampler, RunningService, bare_endpoint, running_service
 from bench.signing_floor import image_pdf, pyhanko_sign, shipped_signer, signature_png, text_pdf
+from bench.table import record
 
 MIB = 1024 * 1024
 LARGEST = 15 * MIB - 64 * 1024  # the envelope budget is 15 MiB; this leaves room to spare
@@ -574,6 +575,7 @@ def report_in_process(files: list[TestFile], result: InProcessResult, rounds: in
             f"{statistics.median(sizes.shipped) / fast:11.2f}x  "
             f"{'PASS' if ratio <= P1_RATIO else 'MISS'}"
         )
+    record_p1(files, results)
     print("  last signer's job (B-T + B-LTA on the document + evidence PDF rendered and sealed):")
     for pdf in files:
         print(f"    {pdf.label:<24} {ms(results[pdf.label].last)} ms")
@@ -597,6 +599,21 @@ def report_in_process(files: list[TestFile], result: InProcessResult, rounds: in
         print(latency_header("while", "ticks"))
         for name, label in LAG_ROWS:
             print(latency_row(label, lags[name]))
+
+
+def record_p1(files: list[TestFile], results: dict[str, Sizes]) -> None:
+    """P1 is stated for a 1 MB PDF: the file nearest that size."""
+    pdf = min(files, key=lambda f: abs(len(f.data) - MIB))
+    sizes = results[pdf.label]
+    fast, cachet = statistics.median(sizes.fast), statistics.median(sizes.cachet)
+    record(
+        "P1",
+        f"signing job, {pdf.label}",
+        f"{fast * 1000:.0f} ms",
+        f"{cachet * 1000:.0f} ms",
+        cachet / fast,
+        cachet / fast <= P1_RATIO,
+    )
 
 
 LAG_ROWS = (
@@ -636,6 +653,15 @@ def report_stall(stall: Stall, rounds: int, pdf: TestFile) -> None:
     signing = [windows[f"{kind} {who}"] for kind in ("cold", "warm") for who in ("first", "last")]
     worst = max(max(window) for window in signing) * 1000
     verdict = "HOLDS" if worst < P2_MS else f"MISSED by {worst - P2_MS:.0f} ms"
+    idle_worst = max(windows["idle"]) * 1000
+    record(
+        "P2",
+        "worst API stall while signing",
+        f"{idle_worst:.0f} ms idle",
+        f"{worst:.0f} ms",
+        None,
+        worst < P2_MS,
+    )
     print(
         f"  worst latency while signing: {worst:.0f} ms (P2: < {P2_MS:.0f} ms): {verdict}; "
         f"idle worst {max(windows['idle']) * 1000:.0f} ms"
