@@ -21,6 +21,7 @@ from app.api import (
     envelopes,
     events,
     health,
+    metrics,
     pki,
     providers,
     recipient,
@@ -35,6 +36,7 @@ from app.api.body_guard import BodyGuardMiddleware
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
+from app.api.request_log import RequestLogMiddleware
 from app.clock import Clock
 from app.config import Settings, get_settings
 from app.credits.service import grant_once
@@ -236,6 +238,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
     # Outside the body limit, which reads JSON bodies before any route: its waits are bounded too.
     app.add_middleware(BodyGuardMiddleware, timeout_seconds=settings.http_body_timeout_seconds)
+    # Outside both limits, so that their refusals are counted and logged too.
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
@@ -245,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pki.router)
     app.include_router(providers.router)
     app.include_router(validations.router)
+    app.include_router(metrics.router)
     if settings.is_development:
         app.include_router(dev.router)
         app.include_router(dev_identity.router)
