@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -205,7 +206,9 @@ async def provision_development_key(runtime: Runtime) -> None:
     if new_key is not None:
         key_file.unlink(missing_ok=True)
         write_private(key_file, (new_key + "\n").encode())
-    log.warning("development API key (also in %s): %s", key_file, new_key or known)
+    # Printed, not logged: a log line never holds a key (a log store outlives a laptop), but a
+    # newcomer's first start shows the key to use at once.
+    print(f"development API key (also in {key_file}): {new_key or known}", file=sys.stderr)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
