@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,8 +63,6 @@ from app.signing.pool import prepare_signer
 from app.storage.blobs import BlobStore
 from app.tenants.service import DEVELOPMENT_TENANT_NAME, ensure_development_key, find_tenant
 from app.worker import JOB_SPECS, remove_stale_temp_files
-
-log = logging.getLogger("cachet")
 
 API_DESCRIPTION = """\
 Cachet runs approval and signature envelopes for a file-sharing platform.
