@@ -8,8 +8,10 @@ of series bounded however many tenants there are.
 Several processes (`cachet serve --workers N`, `cachet worker` on the same host) share their
 metrics through prometheus_client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR names a
 directory: it must be set before this module is imported (prometheus_client reads it then),
-and emptied before the processes start (reset_multiprocess_dir). Unset, the process's own
-registry is served.
+and emptied before the processes start (reset_multiprocess_dir; share_between_processes does
+both for a parent about to start them). Unset, the process's own registry is served. It is
+prometheus_client's variable, not a CACHET_ setting, because it must be in the environment
+before any import.
 """
 
 from __future__ import annotations
@@ -173,10 +175,12 @@ def reset_multiprocess_dir() -> None:
         left.unlink(missing_ok=True)
 
 
-def process_exited(pid: int) -> None:
-    """A worker process is gone: its live gauges stop counting (its counters stay)."""
-    if multiprocess_dir() is not None:
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+def share_between_processes(directory: Path) -> None:
+    """For a parent about to start processes that serve or count (uvicorn workers, say): they
+    inherit the variable, so each imports prometheus_client in multiprocess mode, writing its
+    counts under `directory` (emptied now). The parent's own registry stays as it was."""
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
+    reset_multiprocess_dir()
 
 
 def render(queue: Iterable[QueueCount]) -> bytes:

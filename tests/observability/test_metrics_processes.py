@@ -62,3 +62,28 @@ def test_a_reset_forgets_the_previous_run_and_keeps_other_files(tmp_path: Path) 
     samples = _samples(_run(RENDER, directory))
     assert ("cachet_emails_total", (("outcome", "sent"),)) not in samples
     assert (directory / "notes.txt").exists()
+
+
+PARENT = f"""
+import subprocess, sys
+from pathlib import Path
+from app.observability.metrics import share_between_processes
+share_between_processes(Path(sys.argv[1]))
+for _ in range(2):
+    subprocess.run([sys.executable, "-c", {COUNT!r}], check=True)
+shown = subprocess.run([sys.executable, "-c", {RENDER!r}], check=True, capture_output=True)
+sys.stdout.write(shown.stdout.decode())
+"""
+
+
+def test_a_parent_shares_the_directory_with_the_processes_it_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    directory = tmp_path / "shared"
+    done = subprocess.run(
+        [sys.executable, "-c", PARENT, str(directory)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert _samples(done.stdout)[("cachet_emails_total", (("outcome", "sent"),))] == 2
