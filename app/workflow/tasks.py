@@ -237,6 +237,13 @@ async def _apply_signature(runtime: Runtime, request_id: uuid.UUID) -> None:
 def _signing_watched(envelope: Envelope, request: SignatureRequest) -> Iterator[None]:
     """Times one signer's signatures: "signed", "waiting" (a service did not answer, the job
     retries) or "failed" (counts against the job's attempts)."""
+    # Read now: after a failed flush the rows' attributes may no longer be loaded.
+    level = envelope.level.value if envelope.level is not None else "simple"
+    about = {
+        "signature_request_id": str(request.id),
+        "envelope_id": str(envelope.id),
+        "tenant_id": str(envelope.tenant_id),
+    }
     started = time.perf_counter()
     outcome = "failed"
     try:
@@ -247,20 +254,18 @@ def _signing_watched(envelope: Envelope, request: SignatureRequest) -> Iterator[
         raise
     finally:
         seconds = time.perf_counter() - started
-        level = envelope.level.value if envelope.level is not None else "simple"
         observe_signing(level, outcome, seconds)
-        log.info(
+        log.log(
+            logging.INFO if outcome == "signed" else logging.WARNING,
             "signing for request %s: %s",
-            request.id,
+            about["signature_request_id"],
             outcome,
             extra={
                 "event": "signing",
                 "outcome": outcome,
                 "level": level,
                 "duration_ms": round(seconds * 1000, 1),
-                "signature_request_id": str(request.id),
-                "envelope_id": str(envelope.id),
-                "tenant_id": str(envelope.tenant_id),
+                **about,
             },
         )
 
