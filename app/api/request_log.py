@@ -2,8 +2,8 @@
 
 The route is the matched route's template (/v1/envelopes/{envelope_id}), never the path that
 was asked for: a signing link's path is its token, and raw paths would make a metric series
-per envelope. The tenant is whoever authenticated (get_principal notes it in the request's
-state); requests a recipient's session makes, or that fail before authentication, have none.
+per envelope. The tenant is the API key's (get_principal notes it in the request's state) or,
+for a recipient's session, its envelope's; a request refused before either is known has none.
 """
 
 from __future__ import annotations

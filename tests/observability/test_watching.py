@@ -175,6 +175,9 @@ async def test_log_lines_carry_the_fields_and_no_secret(
     assert mine["route"] == "/v1/envelopes/{envelope_id}" and mine["status"] == 200
     assert mine["tenant_id"] == str(api.tenant_id) and mine["method"] == "GET"
     assert isinstance(mine["duration_ms"], float)
+    # A recipient's session names its envelope's tenant too.
+    otp = next(line for line in requests if line["route"] == "/v1/signing/otp")
+    assert otp["tenant_id"] == str(api.tenant_id) and otp["status"] == 202
     events = {line.get("event") for line in parsed}
     assert {"email", "webhook_attempt", "signing"} <= events
     signing = next(line for line in parsed if line.get("event") == "signing")
