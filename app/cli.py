@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(f"cachet: {refusal(problems)}", file=sys.stderr)
         return 2
+    if args.command in ("serve", "worker"):
+        logging.captureWarnings(True)  # a Python warning is a log line too, in the same format
     if args.command == "serve":
         serve(settings)
         return 0
