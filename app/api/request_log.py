@@ -20,6 +20,8 @@ from app.observability.metrics import observe_request
 log = logging.getLogger("cachet.requests")
 
 UNMATCHED = "<unmatched>"  # a 404 for a path no route knows: one series for them all
+# A client may send any token as a method: the others share one series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 TENANT_STATE = "tenant_id"
 
 
@@ -53,15 +55,16 @@ class RequestLogMiddleware:
 
 def _record(scope: Scope, status: int, seconds: float) -> None:
     route = getattr(scope.get("route"), "path", None) or UNMATCHED
-    observe_request(scope["method"], route, status, seconds)
+    method = scope["method"] if scope["method"] in METHODS else "OTHER"
+    observe_request(method, route, status, seconds)
     log.info(
         "%s %s %d",
-        scope["method"],
+        method,
         route,
         status,
         extra={
             "event": "request",
-            "method": scope["method"],
+            "method": method,
             "route": route,
             "status": status,
             "duration_ms": round(seconds * 1000, 1),

@@ -182,3 +182,19 @@ async def test_log_lines_carry_the_fields_and_no_secret(
     assert {"email", "webhook_attempt", "signing"} <= events
     signing = next(line for line in parsed if line.get("event") == "signing")
     assert signing["outcome"] == "signed" and signing["tenant_id"] == str(api.tenant_id)
+
+
+async def test_odd_paths_and_methods_share_one_series(base_url: str) -> None:
+    """A scanner's paths and made-up methods must not grow the number of series."""
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        for _ in range(2):
+            nowhere = f"/nowhere/{uuid.uuid4()}"
+            assert (await client.get(nowhere)).status_code == 404
+            assert (await client.request("PROPFIND", nowhere)).status_code in (404, 405)
+    samples = await _scrape(base_url)
+    routes = {dict(labels).get("route") for _, labels in samples}
+    methods = {dict(labels).get("method") for _, labels in samples} - {None}
+    assert "<unmatched>" in routes
+    assert not [route for route in routes if route and "nowhere" in route]
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
+    assert "OTHER" in methods
