@@ -19,9 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from app.api import metrics as metrics_route
 from app.db import transaction
 from app.jobs.queue import enqueue
 from app.observability.logs import JsonFormatter, TextFormatter
+from app.observability.metrics import render
 from app.runtime import Runtime
 from tests.pdf import corpus
 from tests.support import ApiClient
@@ -198,3 +200,13 @@ async def test_odd_paths_and_methods_share_one_series(base_url: str) -> None:
     assert not [route for route in routes if route and "nowhere" in route]
     assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
     assert "OTHER" in methods
+
+
+class _DatabaseDown:
+    def sessions(self) -> Any:
+        raise OSError("connection refused")
+
+
+async def test_a_database_down_costs_the_queue_gauges_not_the_scrape() -> None:
+    assert await metrics_route._queue(_DatabaseDown()) == []  # type: ignore[arg-type]
+    assert b"cachet_http_request_duration_seconds" in render([])
