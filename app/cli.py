@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
 import signal
 import sys
 import uuid
@@ -35,6 +36,8 @@ from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
 from app.main import start_worker_runtime, stop_runtime
 from app.migrations import upgrade_to_head
+from app.observability.logs import logging_config
+from app.observability.metrics import reset_multiprocess_dir
 from app.production import DATABASE, REQUIREMENTS, production_problems, refusal
 from app.storage.blobs import BlobStore
 from app.tenants.service import create_api_key, create_tenant, find_tenant
@@ -47,7 +50,18 @@ from app.workflow.models import SignatureRequest
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, **server_options(settings))
+    reset_multiprocess_dir()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        log_config=process_logging(settings),
+        **server_options(settings),
+    )
+
+
+def process_logging(settings: Settings) -> dict[str, Any]:
+    """CACHET_LOG_FORMAT for every logger of the process (uvicorn's too)."""
+    return logging_config(settings.effective_log_format.value, settings.log_level)
 
 
 @asynccontextmanager
@@ -327,9 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(f"cachet: {refusal(problems)}", file=sys.stderr)
         return 2
+    if args.command in ("serve", "worker"):
+        logging.captureWarnings(True)  # a Python warning is a log line too, in the same format
     if args.command == "serve":
         serve(settings)
         return 0
+    if args.command == "worker":
+        logging.config.dictConfig(process_logging(settings))
     actions: dict[str, Callable[[], Awaitable[str]]] = {
         "migrate": lambda: migrate(settings),
         "tenants": lambda: new_tenant(settings, args.name),

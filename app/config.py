@@ -25,6 +25,11 @@ class Environment(StrEnum):
     production = "production"
 
 
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
 class SmtpSecurity(StrEnum):
     none = "none"
     starttls = "starttls"
@@ -115,6 +120,11 @@ class Settings(BaseSettings):
     )
     idempotency_ttl_hours: int = 72
     log_level: str = "INFO"
+    log_format: LogFormat | None = Field(
+        default=None,
+        description="json (one object per line) or text; unset: json in production, text in "
+        "development",
+    )
 
     public_url: str | None = Field(
         default=None, description="the service's own base URL; default http://HOST:PORT"
@@ -407,6 +417,12 @@ class Settings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env is Environment.development
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.text if self.is_development else LogFormat.json
 
     @property
     def auto_migrate(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -21,6 +21,7 @@ from app.api import (
     envelopes,
     events,
     health,
+    metrics,
     pki,
     providers,
     recipient,
@@ -35,6 +36,7 @@ from app.api.body_guard import BodyGuardMiddleware
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import document_problems, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
+from app.api.request_log import RequestLogMiddleware
 from app.clock import Clock
 from app.config import Settings, get_settings
 from app.credits.service import grant_once
@@ -61,8 +63,6 @@ from app.signing.pool import prepare_signer
 from app.storage.blobs import BlobStore
 from app.tenants.service import DEVELOPMENT_TENANT_NAME, ensure_development_key, find_tenant
 from app.worker import JOB_SPECS, remove_stale_temp_files
-
-log = logging.getLogger("cachet")
 
 API_DESCRIPTION = """\
 Cachet runs approval and signature envelopes for a file-sharing platform.
@@ -203,7 +203,9 @@ async def provision_development_key(runtime: Runtime) -> None:
     if new_key is not None:
         key_file.unlink(missing_ok=True)
         write_private(key_file, (new_key + "\n").encode())
-    log.warning("development API key (also in %s): %s", key_file, new_key or known)
+    # Printed, not logged: a log line never holds a key (a log store outlives a laptop), but a
+    # newcomer's first start shows the key to use at once.
+    print(f"development API key (also in {key_file}): {new_key or known}", file=sys.stderr)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -236,6 +238,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
     # Outside the body limit, which reads JSON bodies before any route: its waits are bounded too.
     app.add_middleware(BodyGuardMiddleware, timeout_seconds=settings.http_body_timeout_seconds)
+    # Outside both limits, so that their refusals are counted and logged too.
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
@@ -245,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pki.router)
     app.include_router(providers.router)
     app.include_router(validations.router)
+    app.include_router(metrics.router)
     if settings.is_development:
         app.include_router(dev.router)
         app.include_router(dev_identity.router)

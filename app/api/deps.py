@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step, step_at
+from app.api.request_log import note_tenant
 from app.config import Settings
 from app.credits.service import PAID_LEVELS, Balance, balances
 from app.envelopes.models import Envelope, EnvelopeStatus, Level
@@ -48,6 +49,7 @@ _bearer = HTTPBearer(auto_error=False, description="A tenant API key: `Bearer ca
 
 
 async def get_principal(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -55,7 +57,9 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing_api_key", "Send the API key as 'Authorization: Bearer …'.")
     async with runtime.sessions() as session:
-        return await authenticate(session, api_key=credentials.credentials)
+        principal = await authenticate(session, api_key=credentials.credentials)
+    note_tenant(request, principal.tenant_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -14,6 +14,7 @@ from app.activity import Step, step_at
 from app.api.deps import OriginDep, RuntimeDep, SessionDep
 from app.api.documents import DOCUMENT_CONTENT_RESPONSES, document_file
 from app.api.problems import problems
+from app.api.request_log import note_tenant
 from app.db import transaction
 from app.envelopes.models import Envelope, Recipient
 from app.envelopes.people import recipient_email
@@ -73,30 +74,34 @@ async def _acting(
     credentials: SessionCredentials,
     *,
     lock: bool,
+    request: Request,
 ) -> Acting:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing_session", "Send the session as 'Authorization: Bearer …'.")
     holder = await session_holder(session, step, credentials.credentials, lock=lock)
+    note_tenant(request, holder.envelope.tenant_id)  # the request line names whose envelope
     recipient = holder.recipient
     actor = Actor("recipient", id=str(recipient.id), email=recipient_email(recipient))
     return Acting(step.by(actor), holder.envelope, recipient, holder.session_id)
 
 
 async def reading(
+    request: Request,
     session: SessionDep,
     step: StepDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_session_bearer)],
 ) -> Acting:
-    return await _acting(session, step, credentials, lock=False)
+    return await _acting(session, step, credentials, lock=False, request=request)
 
 
 async def acting(
+    request: Request,
     session: SessionDep,
     step: StepDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_session_bearer)],
 ) -> Acting:
     """Locks the envelope: concurrent actions on one envelope run one after the other."""
-    return await _acting(session, step, credentials, lock=True)
+    return await _acting(session, step, credentials, lock=True, request=request)
 
 
 ReadingDep = Annotated[Acting, Depends(reading)]
@@ -210,14 +215,17 @@ async def sign(
     responses=problems(401, 409, 410, 422, 423, 429),
 )
 async def request_otp(
-    runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+    runtime: RuntimeDep,
+    step: StepDep,
+    credentials: SessionCredentials,
+    request: Request,
 ) -> OtpSent:
     """eIDAS levels: send a one-time code to the signer's phone (`me.phone_hint`). A new code
     replaces the last. At most one send per 30 s and 3 per 15 minutes (429 `otp_rate_limited`
     with Retry-After); a number the provider cannot reach is 422 `phone_unreachable` (the
     sender is told); after 10 wrong codes, 423 `otp_locked` until the sender reminds."""
     async with transaction(runtime.sessions) as session:
-        who = await _acting(session, step, credentials, lock=True)
+        who = await _acting(session, step, credentials, lock=True, request=request)
         requested = await otp.request_code(
             session, who.step, who.envelope, who.recipient, session_id=who.session_id
         )
@@ -241,13 +249,17 @@ async def request_otp(
     responses=problems(401, 409, 410, 422, 423),
 )
 async def verify_otp(
-    body: OtpVerifyIn, runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+    body: OtpVerifyIn,
+    runtime: RuntimeDep,
+    step: StepDep,
+    credentials: SessionCredentials,
+    request: Request,
 ) -> OtpVerified:
     """Enter the code. Right: this session may sign for CACHET_OTP_VERIFIED_SECONDS. Wrong:
     422 `otp_invalid` with `attempts_left` (5 per code); expired or replaced: 422
     `otp_expired` / `otp_used`; the 10th wrong code in a row locks: 423 `otp_locked`."""
     async with transaction(runtime.sessions) as session:
-        who = await _acting(session, step, credentials, lock=True)
+        who = await _acting(session, step, credentials, lock=True, request=request)
         entered = await otp.verify_code(
             session,
             who.step,
@@ -272,7 +284,11 @@ async def verify_otp(
     },
 )
 async def start_identity_check(
-    response: Response, runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+    response: Response,
+    runtime: RuntimeDep,
+    step: StepDep,
+    credentials: SessionCredentials,
+    request: Request,
 ) -> IdentityOut:
     """eIDAS advanced, after the SMS code: a session at the identity provider; the signer
     follows `verification_url` and comes back. A check still open is given again (200, no
@@ -282,7 +298,7 @@ async def start_identity_check(
     `identity_already_verified`; 503 `identity_provider_unavailable` (Retry-After) or 502
     `identity_provider_error` when the provider fails (no attempt spent)."""
     async with transaction(runtime.sessions) as session:
-        who = await _acting(session, step, credentials, lock=True)
+        who = await _acting(session, step, credentials, lock=True, request=request)
         reservation = await identity.reserve(
             session,
             who.step,
@@ -306,12 +322,15 @@ async def start_identity_check(
     responses=problems(401, 409),
 )
 async def get_identity_check(
-    runtime: RuntimeDep, step: StepDep, credentials: SessionCredentials
+    runtime: RuntimeDep,
+    step: StepDep,
+    credentials: SessionCredentials,
+    request: Request,
 ) -> IdentityOut:
     """Where the signer's identity check stands. An open check not read from the provider in
     the last seconds is read now (the signer's page may poll this)."""
     async with runtime.sessions() as session:
-        who = await _acting(session, step, credentials, lock=False)
+        who = await _acting(session, step, credentials, lock=False, request=request)
         if not identity.needs_identity(who.envelope):
             raise Conflict(
                 "identity_not_needed", "This envelope's level asks for no identity check."

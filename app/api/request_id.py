@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# In app/observability: every log line written during the request carries it.
+from app.observability.logs import current_request_id
+
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+__all__ = ["HEADER", "RequestIdMiddleware", "current_request_id"]
 
 
 class RequestIdMiddleware:

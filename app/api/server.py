@@ -127,6 +127,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        # The service writes its own line per request (app/api/request_log.py), without the
+        # path: a signing link's path is its token.
+        "access_log": False,
         "http": guarded_protocol(settings),
         "timeout_keep_alive": settings.http_keepalive_seconds,
         # Without a proxy named, uvicorn's proxy middleware is left out entirely.

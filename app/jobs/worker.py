@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import connect_raw, transaction
 from app.jobs.queue import decode_payload, enqueue
+from app.observability.metrics import count_job_run
 
 log = logging.getLogger(__name__)
 
@@ -82,24 +83,42 @@ def entrypoint_for(context: ContextT, spec: JobSpec[ContextT]) -> Callable[[Job]
         try:
             await spec.handler(context, payload)
         except RetryRequested:
+            count_job_run(job.entrypoint, "retry")
             raise
         except TryLater as error:
-            log.warning("job %s/%s waits for a service: %s", job.entrypoint, job.id, error)
+            _log_failure(job, "waiting", error, "job %s/%s waits for a service: %s")
             delay = retry_delay(job.attempts, max_delay=settings.job_transient_max_delay_seconds)
             raise RetryRequested(delay=delay, reason=str(error)) from error
         except Exception as error:
-            attempt = job.attempts + 1
-            if attempt < settings.job_max_attempts:
-                log.warning(
-                    "job %s/%s failed (attempt %d): %s", job.entrypoint, job.id, attempt, error
-                )
+            if job.attempts + 1 < settings.job_max_attempts:
+                _log_failure(job, "retry", error, "job %s/%s failed, to be retried: %s")
                 delay = retry_delay(job.attempts, max_delay=settings.job_retry_max_delay_seconds)
                 raise RetryRequested(delay=delay, reason=str(error)) from error
+            _log_failure(job, "failed", error, "job %s/%s failed its last attempt: %s")
             if spec.on_exhausted is not None:
                 await spec.on_exhausted(context, payload, str(error))
             raise  # held as 'failed' by PgQueuer: the dead-letter state (`cachet jobs failed`)
+        count_job_run(job.entrypoint, "succeeded")
 
     return run
+
+
+def _log_failure(job: Job, outcome: str, error: Exception, message: str) -> None:
+    """The payload stays out of the line: an SMS job's carries the (sealed) code."""
+    count_job_run(job.entrypoint, outcome)
+    log.warning(
+        message,
+        job.entrypoint,
+        job.id,
+        error,
+        extra={
+            "event": "job_failure",
+            "entrypoint": job.entrypoint,
+            "job_id": job.id,
+            "attempt": job.attempts + 1,
+            "outcome": outcome,
+        },
+    )
 
 
 class Worker(Generic[ContextT]):

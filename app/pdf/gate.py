@@ -38,6 +38,7 @@ from typing import TypeVar
 import pikepdf
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from app.observability.metrics import count_pdf_refusal
 from app.pdf.inspection import inspect_pdf
 from app.pdf.limits import GateLimits
 from app.pdf.results import PageGeometry, PdfInfo, PdfRejected, RejectionCode
@@ -190,7 +191,11 @@ class PdfGate:
         Signed files are refused ("already_signed") unless allow_signatures is set, which is
         for files that are validated, never signed.
         """
-        return await self.run(_inspect_in_worker, str(path), self._limits, allow_signatures)
+        try:
+            return await self.run(_inspect_in_worker, str(path), self._limits, allow_signatures)
+        except PdfRejected as rejected:
+            count_pdf_refusal(rejected.code)
+            raise
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
         """Call function(*args) in a worker, under the gate's CPU, wall-clock and memory caps.

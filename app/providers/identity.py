@@ -87,6 +87,13 @@ class IdentityRefused(Exception):
     same request will not help."""
 
 
+# How /metrics names a failed call (anything else is an "error").
+IDENTITY_OUTCOMES: dict[type[Exception], str] = {
+    IdentityRefused: "refused",
+    IdentityUnavailable: "unavailable",
+}
+
+
 class IdentityProvider(Protocol):
     name: str
 

@@ -39,6 +39,10 @@ class SmsUnavailable(Exception):
     """The vendor could not take the message now; the same request may succeed later."""
 
 
+# How /metrics names a failed call (anything else is an "error").
+SMS_OUTCOMES: dict[type[Exception], str] = {SmsRefused: "refused", SmsUnavailable: "unavailable"}
+
+
 class Delivery(StrEnum):
     delivered = "delivered"
     undelivered = "undelivered"

@@ -9,6 +9,7 @@ blocks the messages behind it until it succeeds or its retry schedule is spent.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -20,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import transaction
 from app.jobs.queue import enqueue
+from app.observability.metrics import count_webhook_attempt
 from app.runtime import Runtime
 from app.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.schedule import next_retry_delay
 from app.webhooks.sender import AttemptResult, attempt_delivery, build_client
 from app.webhooks.service import DELIVER
 from app.webhooks.signatures import delivery_headers
+
+log = logging.getLogger(__name__)
 
 
 class Next(Enum):
@@ -85,8 +89,12 @@ async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> Next:
             delivery.status = DeliveryStatus.succeeded
             if endpoint.failing_since is not None:
                 endpoint.failing_since = None
+            _note_attempt(delivery, result, "succeeded")
             return Next.more
-        return await _after_failure(runtime, session, endpoint, delivery, result, now)
+        after = await _after_failure(runtime, session, endpoint, delivery, result, now)
+        gave_up = delivery.status is DeliveryStatus.failed
+        _note_attempt(delivery, result, "failed" if gave_up else "retry")
+        return after
 
 
 async def _exists(session: AsyncSession, endpoint_id: uuid.UUID) -> bool:
@@ -125,6 +133,31 @@ async def _attempt(
             allow_http=settings.is_development,
             allow_loopback=settings.is_development,
         )
+
+
+def _note_attempt(delivery: WebhookDelivery, result: AttemptResult, outcome: str) -> None:
+    """Neither the URL (it may carry the receiver's own token) nor the error text (it may
+    quote the URL) goes into the line; the delivery's attempts in the API have both."""
+    count_webhook_attempt(outcome)
+    log.log(
+        logging.INFO if outcome == "succeeded" else logging.WARNING,
+        "webhook delivery %s attempt %d: %s",
+        delivery.id,
+        delivery.attempts,
+        outcome,
+        extra={
+            "event": "webhook_attempt",
+            "outcome": outcome,
+            "delivery_id": delivery.id,
+            "endpoint_id": str(delivery.endpoint_id),
+            "message_id": delivery.message_id,
+            "event_type": delivery.event_type,
+            "attempt": delivery.attempts,
+            "status_code": result.status_code,
+            "duration_ms": result.duration_ms,
+            "tenant_id": str(delivery.tenant_id),
+        },
+    )
 
 
 def _attempt_row(delivery: WebhookDelivery, result: AttemptResult, now: datetime) -> WebhookAttempt:

@@ -23,7 +23,9 @@ from app.errors import ProviderFailed, ProviderUnavailable
 from app.evidence.service import Actor
 from app.jobs.queue import enqueue
 from app.jobs.worker import TryLater
+from app.observability.metrics import provider_call
 from app.providers.identity import (
+    IDENTITY_OUTCOMES,
     IdentityRefused,
     IdentityRequest,
     IdentityUnavailable,
@@ -47,7 +49,8 @@ async def start(runtime: Runtime, row_id: uuid.UUID, request: IdentityRequest) -
     """Creates the session at the provider for a reserved row, then records it. A provider
     that fails frees the row (no attempt is spent) and answers 503 or 502."""
     try:
-        started = await runtime.identity.start(request)
+        with provider_call("identity", runtime.identity.name, IDENTITY_OUTCOMES):
+            started = await runtime.identity.start(request)
     except IdentityUnavailable as error:
         await _free(runtime, row_id)
         raise ProviderUnavailable(
@@ -105,7 +108,8 @@ async def refresh(runtime: Runtime, provider: str, session_id: str) -> None:
     Raises IdentityUnavailable when the provider does not answer."""
     if provider != runtime.identity.name:
         return  # a session of a provider no longer configured: nothing can read it
-    result = await runtime.identity.result(session_id)
+    with provider_call("identity", provider, IDENTITY_OUTCOMES):
+        result = await runtime.identity.result(session_id)
     async with transaction(runtime.sessions) as session:
         row_id = await session.scalar(
             select(IdentityVerification.id).where(

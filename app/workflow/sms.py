@@ -16,8 +16,9 @@ from app.activity import step_at
 from app.db import transaction
 from app.envelopes.models import Locale, Recipient
 from app.evidence.schemas import EventType
+from app.observability.metrics import provider_call
+from app.providers.sms import SMS_OUTCOMES, DeliveryReport, OutgoingSms, SentSms, SmsRefused
 from app.providers.sms import Delivery as Reported
-from app.providers.sms import DeliveryReport, OutgoingSms, SentSms, SmsRefused
 from app.runtime import Runtime
 from app.workflow.loading import lock_envelope_row
 from app.workflow.models import Delivery, OtpCode, OtpState
@@ -43,7 +44,8 @@ async def send_code_job(runtime: Runtime, payload: dict[str, Any]) -> None:
     if outgoing is None:
         return
     try:
-        sent = await runtime.sms.send(outgoing)
+        with provider_call("sms", runtime.sms.name, SMS_OUTCOMES):
+            sent = await runtime.sms.send(outgoing)
     except SmsRefused as refused:
         await _refused(runtime, code_id, str(refused))
         return

@@ -5,7 +5,10 @@ transactions of its own and is safe to run twice."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +25,7 @@ from app.jobs.worker import TryLater
 from app.notifications.content import EmailKind
 from app.notifications.mailer import Attachment, MailDeliveryError, OutgoingEmail
 from app.notifications.models import Notification, NotificationStatus
+from app.observability.metrics import count_email, observe_signing
 from app.runtime import Runtime
 from app.signing.failures import Unavailable
 from app.storage.blobs import BlobStore
@@ -42,23 +46,35 @@ SWEEP_BATCH = 500
 async def send_email_job(runtime: Runtime, payload: dict[str, Any]) -> None:
     """Idempotent: a notification already sent is not sent again."""
     notification_id = uuid.UUID(payload["notification_id"])
-    outgoing = await _prepare(runtime, notification_id, payload)
-    if outgoing is None:
+    prepared = await _prepare(runtime, notification_id, payload)
+    if prepared is None:
         return
+    outgoing, about = prepared
     try:
         await runtime.mailer.send(outgoing)
     except MailDeliveryError as error:
+        _note_email(about, "failed", error=str(error), permanent=error.permanent)
         await _count_attempt(runtime, notification_id, str(error))
         if not error.permanent:
             raise  # retried with backoff by the worker, then mark_email_failed
         await mark_email_failed(runtime, payload, str(error))
         return
+    _note_email(about, "sent")
     await _mark_sent(runtime, notification_id, outgoing.subject)
+
+
+def _note_email(about: dict[str, str], outcome: str, **details: Any) -> None:
+    """Ids only: the address and the body (a signing link) stay out of the log."""
+    count_email(outcome)
+    level = logging.INFO if outcome == "sent" else logging.WARNING
+    fields = {"event": "email", "outcome": outcome, **about, **details}
+    log.log(level, "email %s %s", about["notification_id"], outcome, extra=fields)
 
 
 async def _prepare(
     runtime: Runtime, notification_id: uuid.UUID, payload: dict[str, Any]
-) -> OutgoingEmail | None:
+) -> tuple[OutgoingEmail, dict[str, str]] | None:
+    """The email, and what its log line says of it."""
     async with transaction(runtime.sessions) as session:
         notification = await session.get(Notification, notification_id)
         if notification is None or notification.status is not NotificationStatus.pending:
@@ -85,7 +101,13 @@ async def _prepare(
             EmailKind(notification.kind),
             max_bytes=runtime.settings.mail_attachments_max_bytes,
         )
-    return OutgoingEmail(
+        about = {
+            "notification_id": str(notification_id),
+            "kind": notification.kind,
+            "envelope_id": str(notification.envelope_id),
+            "tenant_id": str(notification.tenant_id),
+        }
+    outgoing = OutgoingEmail(
         message_id=f"<{notification_id}@cachet>",
         to_address=to.address,
         to_name=to.name,
@@ -94,6 +116,7 @@ async def _prepare(
         text=rendered.text,
         attachments=attachments,
     )
+    return outgoing, about
 
 
 def completion_attachments(
@@ -206,7 +229,45 @@ async def _apply_signature(runtime: Runtime, request_id: uuid.UUID) -> None:
         ):
             request.status = SignatureRequestStatus.abandoned
             return
-        await signatures.sign_for(runtime, session, step_at(runtime), envelope, request)
+        with _signing_watched(envelope, request):
+            await signatures.sign_for(runtime, session, step_at(runtime), envelope, request)
+
+
+@contextmanager
+def _signing_watched(envelope: Envelope, request: SignatureRequest) -> Iterator[None]:
+    """Times one signer's signatures: "signed", "waiting" (a service did not answer, the job
+    retries) or "failed" (counts against the job's attempts)."""
+    # Read now: after a failed flush the rows' attributes may no longer be loaded.
+    level = envelope.level.value if envelope.level is not None else "simple"
+    about = {
+        "signature_request_id": str(request.id),
+        "envelope_id": str(envelope.id),
+        "tenant_id": str(envelope.tenant_id),
+    }
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "signed"
+    except Unavailable:
+        outcome = "waiting"
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        observe_signing(level, outcome, seconds)
+        log.log(
+            logging.INFO if outcome == "signed" else logging.WARNING,
+            "signing for request %s: %s",
+            about["signature_request_id"],
+            outcome,
+            extra={
+                "event": "signing",
+                "outcome": outcome,
+                "level": level,
+                "duration_ms": round(seconds * 1000, 1),
+                **about,
+            },
+        )
 
 
 async def _note_problem(runtime: Runtime, request_id: uuid.UUID, error: Unavailable) -> None:
