@@ -87,18 +87,18 @@ def version_sha256(document: Document, version: Version | None) -> str:
     return document.signed_sha256 or document.current_sha256 or document.sha256
 
 
-def document_file(
+async def document_file(
     runtime: Runtime, document: Document, version: Version | None = None
 ) -> FileResponse:
-    return blob_file(
+    return await blob_file(
         runtime, version_sha256(document, version), document.content_type, document.filename
     )
 
 
-def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: str) -> FileResponse:
+async def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: str) -> FileResponse:
     """A stored blob as a download, with its digest; never rendered as a page of ours."""
     return FileResponse(
-        runtime.blobs.path_of(sha256),
+        await runtime.blobs.local_path(sha256),
         media_type=media_type,
         filename=filename,
         headers={
@@ -235,7 +235,7 @@ async def _record(
         document = await documents.record_document(
             session, step, principal, envelope_id, uploaded, limit_bytes=limit
         )
-        runtime.blobs.commit(staged)
+        await runtime.blobs.commit(staged)
     return document_out(document, kind, signer_ids=[])
 
 
@@ -259,7 +259,7 @@ async def get_document_content(
     """The document's bytes, in the version asked for (409 `not_signed_yet` for `signed`
     before the envelope completed)."""
     envelope = await service.get_envelope(session, principal, envelope_id)
-    return document_file(runtime, service.find_document(envelope, document_id), version)
+    return await document_file(runtime, service.find_document(envelope, document_id), version)
 
 
 @router.delete(

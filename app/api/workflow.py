@@ -171,6 +171,6 @@ async def get_envelope_evidence(
             "evidence_not_ready",
             "The evidence PDF is made when the envelope completes.",
         )
-    return blob_file(
+    return await blob_file(
         runtime, envelope.evidence_sha256, "application/pdf", f"evidence-{envelope.id}.pdf"
     )
