@@ -66,7 +66,8 @@ DOCUMENT_CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         "description": "The bytes, with the media type recorded at upload",
     },
-    **problems(401, 404, 409),
+    # 503: with CACHET_BLOB_URL=s3://…, the store did not answer (Retry-After says when to retry).
+    **problems(401, 404, 409, 503),
 }
 
 
@@ -116,7 +117,7 @@ async def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: st
     response_model=DocumentOut,
     operation_id="uploadDocument",
     openapi_extra={"requestBody": UPLOAD_BODY},
-    responses=problems(400, 401, 404, 409, 413, 415, 422),
+    responses=problems(400, 401, 404, 409, 413, 415, 422, 503),
 )
 async def upload_document(
     envelope_id: uuid.UUID,
@@ -129,7 +130,8 @@ async def upload_document(
     """Stream a file into the envelope.
 
     Signature envelopes take PDFs only, judged by content. The envelope's documents may total
-    `size.limit_bytes`; a larger upload is cut off with 413 and nothing of it is kept.
+    `size.limit_bytes`; a larger upload is cut off with 413 and nothing of it is kept. When
+    the document store (S3) does not answer: 503 `storage_unavailable`, and nothing is kept.
     """
     _check_filename(filename)
     limit = runtime.settings.envelope_size_limit_bytes

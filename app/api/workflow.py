@@ -155,7 +155,7 @@ async def list_envelope_events(
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The evidence PDF, sealed and timestamped by the platform",
         },
-        **problems(401, 404, 409),
+        **problems(401, 404, 409, 503),
     },
 )
 async def get_envelope_evidence(
