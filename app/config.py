@@ -9,7 +9,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -410,6 +410,13 @@ class Settings(BaseSettings):
         if value is not None:
             _blob_location(value)  # ValueError says what is wrong
         return value
+
+    @model_validator(mode="after")
+    def _s3_keys_in_pairs(self) -> Settings:
+        # One key without the other would fall back to the host's credentials without a word.
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError("CACHET_S3_ACCESS_KEY_ID and CACHET_S3_SECRET_ACCESS_KEY go together")
+        return self
 
     @field_validator("webhook_retry_schedule")
     @classmethod
