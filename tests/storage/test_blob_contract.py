@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import obstore
 import pytest
@@ -180,3 +181,49 @@ async def test_a_store_that_does_not_answer_is_a_503_and_keeps_nothing(tmp_path:
     assert list(store.root.glob("??/??/*")) == [] and list(store.tmp_dir.iterdir()) == []
     with pytest.raises(StorageUnavailable):
         await store.local_path(_sha256(b"unsent"))
+
+
+class _StopsGatewayWhenRead:
+    """The staged file as obstore reads it, part by part; past `after` bytes the gateway stops,
+    so that the multipart upload is cut between its parts."""
+
+    def __init__(self, file: BinaryIO, gateway: SeaweedFS, *, after: int) -> None:
+        self.file, self.gateway, self.after = file, gateway, after
+
+    def read(self, size: int = -1) -> bytes:
+        if self.file.tell() >= self.after and self.gateway.process is not None:
+            self.gateway.stop()
+        return self.file.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+
+async def test_the_gateway_stopped_between_parts_leaves_no_object(
+    seaweedfs: SeaweedFS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = S3BlobStore(
+        seaweedfs.store(f"cut-{uuid.uuid4().hex}"),
+        FilesystemBlobStore(tmp_path / "cache", tmp_path / "tmp"),
+    )
+    staged = await store.stage(_chunks(os.urandom(4 * PART_BYTES)), max_bytes=4 * PART_BYTES)
+    real_put = obstore.put_async
+
+    async def put_then_stop(target: Any, key: str, path: Path, **options: Any) -> Any:
+        with path.open("rb") as file:
+            cut = _StopsGatewayWhenRead(file, seaweedfs, after=PART_BYTES)
+            return await real_put(target, key, cut, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(obstore, "put_async", put_then_stop)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await store.commit(staged)
+    finally:
+        staged.discard()
+        await asyncio.to_thread(seaweedfs.start)
+    assert seaweedfs.process is not None
+    assert stored(store) == set()
+    assert list(store.root.glob("??/??/*")) == []

@@ -120,13 +120,10 @@ class SeaweedFS:
         )
 
     def stop(self) -> None:
+        """Killed, as a crash or a pulled cable would: weed's orderly stop takes 15 s."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.process.kill()
+            self.process.wait()
         self.process = None
 
 
