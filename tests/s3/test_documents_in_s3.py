@@ -12,14 +12,14 @@ from typing import Any
 
 import obstore
 
-from app.cli import sweep_blobs
 from app.config import Settings
 from app.runtime import Runtime
 from app.storage.s3 import S3BlobStore
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf, padded_pdf
+from tests.support.cli import cachet_env, run_cachet
 from tests.support.polling import eventually
-from tests.support.seaweedfs import SeaweedFS
+from tests.support.seaweedfs import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SeaweedFS
 from tests.support.sinks import MailSink
 from tests.workflow.signing_support import (
     check_valid,
@@ -113,8 +113,8 @@ async def test_signing_jobs_work_from_the_bucket(
     await check_valid(pdf, test_pki, tmp_path, "signed.pdf", signatures=2)
 
 
-async def test_the_sweep_removes_the_bucket_s_orphans_only(
-    api: ApiClient, runtime: Runtime, settings: Settings
+async def test_cachet_blobs_sweep_removes_the_bucket_s_orphans_only(
+    api: ApiClient, runtime: Runtime, settings: Settings, tmp_path: Path
 ) -> None:
     envelope = await api.envelope()
     pdf = make_pdf(1)
@@ -122,12 +122,23 @@ async def test_the_sweep_removes_the_bucket_s_orphans_only(
     orphan = await runtime.blobs.adopt(_scratch(runtime, b"no row refers to this"))
     assert orphan in await _in_bucket(runtime)
 
-    # A negative grace period puts every blob past it, whatever the clocks say.
-    said = await sweep_blobs(settings, grace_seconds=-60)
+    # The real command, as an operator runs it; a negative grace period puts every blob past
+    # it, whatever the clocks say.
+    env = cachet_env(
+        data_dir=str(settings.data_dir),
+        database_url=str(settings.database_url),
+        blob_url=str(settings.blob_url),
+        s3_endpoint=str(settings.s3_endpoint),
+        s3_region="us-east-1",
+        s3_access_key_id=ACCESS_KEY_ID,
+        s3_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    swept = await run_cachet("blobs", "sweep", "--grace-seconds=-60", env=env, cwd=tmp_path)
 
+    assert swept.returncode == 0, swept.stderr
     left = await _in_bucket(runtime)
     assert orphan not in left and hashlib.sha256(pdf).hexdigest() in left
-    assert said.startswith("removed ") and said != "removed 0 unreferenced blob(s)"
+    assert swept.stdout.startswith("removed ") and "removed 0 " not in swept.stdout
 
 
 def _scratch(runtime: Runtime, data: bytes) -> Path:
