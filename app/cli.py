@@ -39,7 +39,7 @@ from app.migrations import upgrade_to_head
 from app.observability.logs import logging_config
 from app.observability.metrics import reset_multiprocess_dir
 from app.production import DATABASE, REQUIREMENTS, production_problems, refusal
-from app.storage.blobs import BlobStore
+from app.storage.backends import open_blob_store
 from app.tenants.service import create_api_key, create_tenant, find_tenant
 from app.worker import JOB_SPECS
 from app.workflow.archive import Renewed, renew_archives
@@ -129,8 +129,8 @@ async def referenced_blobs(session: AsyncSession) -> set[str]:
 async def sweep_blobs(settings: Settings, grace_seconds: float) -> str:
     async def work(session: AsyncSession) -> str:
         referenced = await referenced_blobs(session)
-        store = BlobStore(settings.blob_dir, settings.tmp_dir)
-        removed = store.sweep(referenced, older_than_seconds=grace_seconds)
+        store = open_blob_store(settings)
+        removed = await store.sweep(referenced, older_than_seconds=grace_seconds)
         return f"removed {len(removed)} unreferenced blob(s)"
 
     return await in_transaction(settings, work)
@@ -142,7 +142,7 @@ async def verify_evidence(settings: Settings, envelope_id: str) -> str:
     except ValueError:
         raise BadRequest("invalid_id", f"{envelope_id!r} is not an envelope id") from None
     secrets = SecretBox(load_secret_key(settings))
-    blobs = BlobStore(settings.blob_dir, settings.tmp_dir)
+    blobs = open_blob_store(settings)
 
     async def work(session: AsyncSession) -> str:
         audit = await audit_evidence(session, parsed, secrets=secrets, blobs=blobs)

@@ -9,7 +9,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     migrate_on_start: bool | None = Field(
         default=None, description="apply migrations at start; default: only in development"
     )
+
+    blob_url: str | None = Field(
+        default=None,
+        description="where documents are kept: file:///path, or s3://bucket/prefix with the "
+        "CACHET_S3_* settings; unset: files under data_dir/blobs",
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="an S3-compatible store's URL (SeaweedFS, MinIO, Ceph…); unset: AWS S3",
+    )
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
     envelope_size_limit_bytes: int = 15 * MIB
     pdf_max_pages: int = 500
@@ -401,6 +414,20 @@ class Settings(BaseSettings):
             raise ValueError("must contain {token}")
         return value
 
+    @field_validator("blob_url")
+    @classmethod
+    def _is_blob_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _blob_location(value)  # ValueError says what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _s3_keys_in_pairs(self) -> Settings:
+        # One key without the other would fall back to the host's credentials without a word.
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError("CACHET_S3_ACCESS_KEY_ID and CACHET_S3_SECRET_ACCESS_KEY go together")
+        return self
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _is_schedule(cls, value: str) -> str:
@@ -456,7 +483,26 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
-        return self.data_dir / "blobs"
+        """The filesystem store's folder: CACHET_BLOB_URL's file:// path, or data_dir/blobs."""
+        match _blob_location(self.blob_url):
+            case Path() as folder:
+                return folder
+            case _:
+                return self.data_dir / "blobs"
+
+    @property
+    def s3_bucket_and_prefix(self) -> tuple[str, str] | None:
+        """From CACHET_BLOB_URL=s3://bucket/prefix; None when documents are kept in files."""
+        match _blob_location(self.blob_url):
+            case (str() as bucket, str() as prefix):
+                return bucket, prefix
+            case _:
+                return None
+
+    @property
+    def blob_cache_dir(self) -> Path:
+        """With S3: the local copies of the documents in use (the PDF tools work on files)."""
+        return self.data_dir / "blob-cache"
 
     @property
     def tmp_dir(self) -> Path:
@@ -482,3 +528,20 @@ def _comma_list(text: str) -> list[str]:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _blob_location(url: str | None) -> Path | tuple[str, str] | None:
+    """CACHET_BLOB_URL read: a folder, an S3 (bucket, prefix), or None for the default."""
+    if not url:
+        return None
+    if url.startswith("file://"):
+        folder = url.removeprefix("file://")
+        if not folder:
+            raise ValueError("file:// needs a folder, as in file:///var/lib/cachet/blobs")
+        return Path(folder)
+    if url.startswith("s3://"):
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError("s3:// needs a bucket, as in s3://bucket/prefix")
+        return bucket, prefix.strip("/")
+    raise ValueError("must start with file:// or s3://")

@@ -15,7 +15,8 @@ DomainError
  ├── UnsupportedDocument      422  a PDF the upload gate refuses (encrypted, JavaScript, …)
  ├── BadRequest               400  malformed request outside the body schema (cursor, header)
  ├── ProviderFailed           502  a provider (identity check…) refused the service's request
- └── ProviderUnavailable      503  a provider did not answer; retry_after_seconds says when
+ ├── ProviderUnavailable      503  a provider did not answer; retry_after_seconds says when
+ └── StorageUnavailable       503  the object store did not answer; nothing was kept
 """
 
 from __future__ import annotations
@@ -131,3 +132,10 @@ class ProviderUnavailable(TooManyRequests):
 
     status = 503
     default_title = "Provider unavailable"
+
+
+class StorageUnavailable(TooManyRequests):
+    """The document store (S3) did not answer: the request changed nothing, retry later."""
+
+    status = 503
+    default_title = "Storage unavailable"

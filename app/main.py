@@ -60,7 +60,7 @@ from app.providers.identity_factory import build_identity_provider, require_idv_
 from app.runtime import Runtime
 from app.signing.keys import Seal, load_seal
 from app.signing.pool import prepare_signer
-from app.storage.blobs import BlobStore
+from app.storage.backends import open_blob_store
 from app.tenants.service import DEVELOPMENT_TENANT_NAME, ensure_development_key, find_tenant
 from app.worker import JOB_SPECS, remove_stale_temp_files
 
@@ -157,7 +157,7 @@ def _runtime(
         database_url=url,
         engine=engine,
         sessions=create_sessionmaker(engine),
-        blobs=BlobStore(settings.blob_dir, settings.tmp_dir),
+        blobs=open_blob_store(settings),
         pdf_gate=PdfGate(gate_limits(settings), workers=settings.pdf_gate_workers),
         signing_pool=signing_pool(settings),
         clock=Clock(),

@@ -240,8 +240,8 @@ async def floor_inputs(
     async with runtime.sessions() as session:
         loaded = await load_envelope(session, envelope.id, lock=False)
         recipient = next(r for r in loaded.recipients if r.id == request.recipient_id)
-        image = runtime.blobs.path_of(request.image_sha256).read_bytes()
-        return current_path(runtime.blobs, loaded.documents[0]), signature_order(
+        image = (await runtime.blobs.local_path(request.image_sha256)).read_bytes()
+        return await current_path(runtime.blobs, loaded.documents[0]), signature_order(
             loaded, recipient, image
         )
 
@@ -249,7 +249,7 @@ async def floor_inputs(
 async def current_version(runtime: Runtime, envelope_id: uuid.UUID) -> Path:
     async with runtime.sessions() as session:
         loaded = await load_envelope(session, envelope_id, lock=False)
-        return current_path(runtime.blobs, loaded.documents[0])
+        return await current_path(runtime.blobs, loaded.documents[0])
 
 
 async def timed(work: Awaitable[object]) -> float:

@@ -4,19 +4,24 @@ Floor, same file, same run: read it from disk, SHA-256 it, open it with pikepdf 
 pages. Cachet: POST it over HTTP to a fresh envelope (streamed to disk, hashed, gated, stored,
 recorded). Then 4 concurrent 15 MB uploads while the server's RSS is sampled.
 
-    python bench/upload.py [--rounds 9]
+    python bench/upload.py [--rounds 9] [--s3]
+
+With --s3 the service keeps its documents in a SeaweedFS S3 gateway started on 127.0.0.1 (the
+`weed` of the dev extra), as CACHET_BLOB_URL=s3://… would in production.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +30,7 @@ import psutil
 
 from bench.service import RssSampler, RunningService, bare_endpoint, running_service
 from bench.table import record
+from tests.support.seaweedfs import ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, SeaweedFS
 
 MIB = 1024 * 1024
 TARGET_BYTES = 15 * MIB - 64 * 1024  # leaves room for the PDF structure within the budget
@@ -148,15 +154,37 @@ async def measure(
         print(f"PDF gate worker processes RSS now: {gate_workers_rss(service.pid) / MIB:.1f} MiB")
 
 
+@contextlib.contextmanager
+def blob_settings(folder: Path, *, s3: bool) -> Iterator[dict[str, str]]:
+    """The service's CACHET_BLOB_URL settings: none (files), or a SeaweedFS gateway's."""
+    if not s3:
+        yield {}
+        return
+    (folder / "weed").mkdir()
+    gateway = SeaweedFS(folder / "weed")
+    try:
+        gateway.start()
+        yield {
+            "CACHET_BLOB_URL": f"s3://{BUCKET}/bench",
+            "CACHET_S3_ENDPOINT": gateway.endpoint,
+            "CACHET_S3_REGION": "us-east-1",
+            "CACHET_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "CACHET_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        }
+    finally:
+        gateway.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--s3", action="store_true", help="documents in a local S3 gateway")
     args = parser.parse_args()
     data = make_image_pdf(TARGET_BYTES)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, blob_settings(Path(tmp), s3=args.s3) as env:
         path = Path(tmp) / "bench.pdf"
         path.write_bytes(data)
-        with running_service() as service, bare_endpoint() as bare_url:
+        with running_service(env=env) as service, bare_endpoint() as bare_url:
             asyncio.run(measure(service, bare_url, data, path, args.rounds))
 
 

@@ -19,6 +19,7 @@ from app.runtime import Runtime
 from tests.signing.testpki import TestPki, start_test_pki
 from tests.support import ApiClient
 from tests.support.http_server import serve_app
+from tests.support.seaweedfs import SeaweedFS
 from tests.support.sinks import MailSink, smtp_server
 
 
@@ -135,3 +136,16 @@ def workdir() -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    """A real SeaweedFS S3 gateway on loopback, started only for the tests that ask for it.
+    Each test keeps to its own key prefix; a test that stops a gateway starts its own."""
+    gateway = SeaweedFS(Path(tempfile.mkdtemp(prefix="cachet-weed-", dir="/tmp")))
+    try:
+        gateway.start()
+        yield gateway
+    finally:
+        gateway.stop()
+        shutil.rmtree(gateway.folder, ignore_errors=True)

@@ -66,7 +66,8 @@ DOCUMENT_CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         "description": "The bytes, with the media type recorded at upload",
     },
-    **problems(401, 404, 409),
+    # 503: with CACHET_BLOB_URL=s3://…, the store did not answer (Retry-After says when to retry).
+    **problems(401, 404, 409, 503),
 }
 
 
@@ -87,18 +88,18 @@ def version_sha256(document: Document, version: Version | None) -> str:
     return document.signed_sha256 or document.current_sha256 or document.sha256
 
 
-def document_file(
+async def document_file(
     runtime: Runtime, document: Document, version: Version | None = None
 ) -> FileResponse:
-    return blob_file(
+    return await blob_file(
         runtime, version_sha256(document, version), document.content_type, document.filename
     )
 
 
-def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: str) -> FileResponse:
+async def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: str) -> FileResponse:
     """A stored blob as a download, with its digest; never rendered as a page of ours."""
     return FileResponse(
-        runtime.blobs.path_of(sha256),
+        await runtime.blobs.local_path(sha256),
         media_type=media_type,
         filename=filename,
         headers={
@@ -116,7 +117,7 @@ def blob_file(runtime: Runtime, sha256: str, media_type: str, filename: str) -> 
     response_model=DocumentOut,
     operation_id="uploadDocument",
     openapi_extra={"requestBody": UPLOAD_BODY},
-    responses=problems(400, 401, 404, 409, 413, 415, 422),
+    responses=problems(400, 401, 404, 409, 413, 415, 422, 503),
 )
 async def upload_document(
     envelope_id: uuid.UUID,
@@ -129,7 +130,8 @@ async def upload_document(
     """Stream a file into the envelope.
 
     Signature envelopes take PDFs only, judged by content. The envelope's documents may total
-    `size.limit_bytes`; a larger upload is cut off with 413 and nothing of it is kept.
+    `size.limit_bytes`; a larger upload is cut off with 413 and nothing of it is kept. When
+    the document store (S3) does not answer: 503 `storage_unavailable`, and nothing is kept.
     """
     _check_filename(filename)
     limit = runtime.settings.envelope_size_limit_bytes
@@ -235,7 +237,7 @@ async def _record(
         document = await documents.record_document(
             session, step, principal, envelope_id, uploaded, limit_bytes=limit
         )
-        runtime.blobs.commit(staged)
+        await runtime.blobs.commit(staged)
     return document_out(document, kind, signer_ids=[])
 
 
@@ -259,7 +261,7 @@ async def get_document_content(
     """The document's bytes, in the version asked for (409 `not_signed_yet` for `signed`
     before the envelope completed)."""
     envelope = await service.get_envelope(session, principal, envelope_id)
-    return document_file(runtime, service.find_document(envelope, document_id), version)
+    return await document_file(runtime, service.find_document(envelope, document_id), version)
 
 
 @router.delete(

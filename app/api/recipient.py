@@ -154,7 +154,7 @@ async def get_signing_document_content(
     document_id: uuid.UUID, who: ReadingDep, runtime: RuntimeDep
 ) -> FileResponse:
     """A document of this envelope, for the recipient to read before acting."""
-    return document_file(runtime, find_document(who.envelope, document_id))
+    return await document_file(runtime, find_document(who.envelope, document_id))
 
 
 @router.post(

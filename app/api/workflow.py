@@ -155,7 +155,7 @@ async def list_envelope_events(
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The evidence PDF, sealed and timestamped by the platform",
         },
-        **problems(401, 404, 409),
+        **problems(401, 404, 409, 503),
     },
 )
 async def get_envelope_evidence(
@@ -171,6 +171,6 @@ async def get_envelope_evidence(
             "evidence_not_ready",
             "The evidence PDF is made when the envelope completes.",
         )
-    return blob_file(
+    return await blob_file(
         runtime, envelope.evidence_sha256, "application/pdf", f"evidence-{envelope.id}.pdf"
     )

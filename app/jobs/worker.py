@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import connect_raw, transaction
+from app.errors import StorageUnavailable
 from app.jobs.queue import decode_payload, enqueue
 from app.observability.metrics import count_job_run
 
@@ -54,7 +55,8 @@ ContextT = TypeVar("ContextT", bound=JobContext)
 class TryLater(Exception):
     """Raised by a handler whose failure is not its own (a service it depends on is down):
     retried on the long schedule (CACHET_JOB_TRANSIENT_MAX_DELAY_SECONDS) for as long as it
-    takes, never dead-lettered. Any other exception counts against CACHET_JOB_MAX_ATTEMPTS."""
+    takes, never dead-lettered; so is StorageUnavailable (the blob store's 503). Any other
+    exception counts against CACHET_JOB_MAX_ATTEMPTS."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def entrypoint_for(context: ContextT, spec: JobSpec[ContextT]) -> Callable[[Job]
         except RetryRequested:
             count_job_run(job.entrypoint, "retry")
             raise
-        except TryLater as error:
+        # The document store (S3) not answering is a service down too: no envelope fails for it.
+        except (TryLater, StorageUnavailable) as error:
             _log_failure(job, "waiting", error, "job %s/%s waits for a service: %s")
             delay = retry_delay(job.attempts, max_delay=settings.job_transient_max_delay_seconds)
             raise RetryRequested(delay=delay, reason=str(error)) from error

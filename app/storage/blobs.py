@@ -1,8 +1,14 @@
-"""Filesystem blob store. Writes go to a temporary file first and are renamed into place,
-so a reader never sees half a blob and an existing blob is never overwritten."""
+"""Content-addressed blob stores: the BlobStore protocol and its filesystem implementation.
+
+Every store stages uploads and scratch files on local disk (the PDF gate and pyHanko work on
+files) and names a blob by its SHA-256. The filesystem store renames finished files into place,
+so a reader never sees half a blob and an existing blob is never overwritten; the S3 store
+(app.storage.s3) keeps one of these as its local copy of the blobs in use.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -12,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 
@@ -47,7 +54,42 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-class BlobStore:
+class BlobStore(Protocol):
+    """Where documents' bytes live. Blobs are immutable and named by their SHA-256."""
+
+    @property
+    def root(self) -> Path:
+        """The local folder of blobs (for the S3 store: its local copies)."""
+
+    @property
+    def tmp_dir(self) -> Path:
+        """The local folder of staged uploads and scratch files."""
+
+    def path_of(self, sha256: str) -> Path:
+        """Where a blob's local copy is or will be; local_path() makes sure it is there."""
+
+    async def local_path(self, sha256: str) -> Path:
+        """A local file with the blob's bytes, for the PDF gate, pyHanko and downloads."""
+
+    async def stage(self, chunks: AsyncIterator[bytes], *, max_bytes: int) -> StagedBlob: ...
+
+    def scratch_path(self, prefix: str) -> Path: ...
+
+    async def commit(self, staged: StagedBlob) -> None:
+        """Keep a staged file under its digest; identical bytes already stored are kept once."""
+
+    async def adopt(self, path: Path) -> str:
+        """Hash a finished local file and commit it; returns its SHA-256."""
+
+    def sweep_tmp(self, *, older_than_seconds: float) -> list[str]: ...
+
+    async def sweep(self, referenced: Iterable[str], *, older_than_seconds: float) -> list[str]:
+        """Delete blobs no document refers to, once older than the grace period."""
+
+
+class FilesystemBlobStore:
+    """Blobs in a folder of the data directory (CACHET_BLOB_URL=file://…, the default)."""
+
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
@@ -92,13 +134,22 @@ class BlobStore:
         os.close(fd)
         return Path(name)
 
-    def adopt(self, path: Path) -> str:
+    async def local_path(self, sha256: str) -> Path:
+        return self.path_of(sha256)
+
+    async def adopt(self, path: Path) -> str:
+        return await anyio.to_thread.run_sync(self.adopt_now, path)
+
+    def adopt_now(self, path: Path) -> str:
         """Blocking: hash a finished file and move it into place; returns its SHA-256."""
-        staged = StagedBlob(path=path, size_bytes=path.stat().st_size, sha256=file_sha256(path))
-        self.commit(staged)
+        staged = staged_file(path)
+        self.place(staged)
         return staged.sha256
 
-    def commit(self, staged: StagedBlob) -> Path:
+    async def commit(self, staged: StagedBlob) -> None:
+        self.place(staged)
+
+    def place(self, staged: StagedBlob) -> Path:
         """Move a staged file into place under its digest; an existing blob is kept as is."""
         target = self.path_of(staged.sha256)
         if target.exists():
@@ -126,8 +177,13 @@ class BlobStore:
                     removed.append(path.name)
         return removed
 
-    def sweep(self, referenced: Iterable[str], *, older_than_seconds: float) -> list[str]:
-        """Delete blobs no document refers to, once they are older than the grace period."""
+    async def sweep(self, referenced: Iterable[str], *, older_than_seconds: float) -> list[str]:
+        return await anyio.to_thread.run_sync(
+            functools.partial(self.sweep_now, referenced, older_than_seconds=older_than_seconds)
+        )
+
+    def sweep_now(self, referenced: Iterable[str], *, older_than_seconds: float) -> list[str]:
+        """Blocking: delete blobs no document refers to, once older than the grace period."""
         keep = set(referenced)
         cutoff = time.time() - older_than_seconds
         removed = []
@@ -143,9 +199,14 @@ async def store_bytes(blobs: BlobStore, data: bytes, *, prefix: str) -> str:
     path = blobs.scratch_path(prefix)
     try:
         await anyio.to_thread.run_sync(path.write_bytes, data)
-        return await anyio.to_thread.run_sync(blobs.adopt, path)
+        return await blobs.adopt(path)
     finally:
         path.unlink(missing_ok=True)
+
+
+def staged_file(path: Path) -> StagedBlob:
+    """Blocking: a finished local file (a new version, an image) described as a staged blob."""
+    return StagedBlob(path=path, size_bytes=path.stat().st_size, sha256=file_sha256(path))
 
 
 def file_sha256(path: Path) -> str:

@@ -48,7 +48,7 @@ RENEWAL_BATCH = 200
 async def archive_document(runtime: Runtime, document: Document) -> None:
     """PAdES B-LTA over a fully signed document, hard-fail: its signed version and when that
     must be renewed. Raises Unavailable when validation data or the timestamp cannot be had."""
-    source = current_path(runtime.blobs, document)
+    source = await current_path(runtime.blobs, document)
     sha256, stamp = await signed_version(runtime, source, add_archive_timestamp, "archived-")
     document.signed_sha256, document.archive_expires_at = sha256, stamp.expires_at
 
@@ -168,7 +168,9 @@ async def _expiry(runtime: Runtime, sha256: str, known: datetime | None) -> date
     """The recorded expiry, or the one read from the file when none was recorded."""
     if known is not None:
         return known
-    return await run_in_signing_worker(runtime, archive_expiry, runtime.blobs.path_of(sha256))
+    return await run_in_signing_worker(
+        runtime, archive_expiry, await runtime.blobs.local_path(sha256)
+    )
 
 
 def _is_due(expires_at: datetime | None, horizon: datetime) -> bool:
@@ -179,6 +181,6 @@ def _is_due(expires_at: datetime | None, horizon: datetime) -> bool:
 async def _renew(
     runtime: Runtime, envelope_id: uuid.UUID, document_id: uuid.UUID | None, previous: str
 ) -> Renewed:
-    source = runtime.blobs.path_of(previous)
+    source = await runtime.blobs.local_path(previous)
     sha256, stamp = await signed_version(runtime, source, renew_archive_timestamp, "renewed-")
     return Renewed(envelope_id, document_id, previous, sha256, stamp.expires_at)

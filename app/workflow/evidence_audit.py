@@ -62,9 +62,13 @@ async def audit_evidence(
 async def _check_evidence_pdf(
     blobs: BlobStore, sha256: str, events: Sequence[Event]
 ) -> tuple[int, str] | None:
-    path = blobs.path_of(sha256)
+    broken = EvidenceBroken(ChainBreak(len(events), "the evidence PDF is not the stored one"))
+    try:
+        path = await blobs.local_path(sha256)
+    except FileNotFoundError:
+        raise broken from None
     if not path.exists() or await asyncio.to_thread(file_sha256, path) != sha256:
-        raise EvidenceBroken(ChainBreak(len(events), "the evidence PDF is not the stored one"))
+        raise broken
     _require_sealing_recorded(events, sha256)
     sealed = await asyncio.to_thread(sealed_chain, path)
     if sealed is not None:

@@ -16,7 +16,6 @@ uploaded file may already hold a field of that name. Send checks each document a
 
 from __future__ import annotations
 
-import asyncio
 from functools import partial
 
 from app.envelopes.models import Document, Envelope, Recipient
@@ -70,7 +69,7 @@ async def prepare_documents(runtime: Runtime, envelope: Envelope) -> None:
         document.current_sha256 = await _with_fields(runtime, envelope, document)
         if runtime.settings.signing_certify:
             reason = f"Cachet: envelope {envelope.id}, signed by its signers in order"
-            source = runtime.blobs.path_of(document.current_sha256)
+            source = await runtime.blobs.local_path(document.current_sha256)
             certify = partial(certify_pdf, reason=reason)
             document.current_sha256, _ = await signed_version(
                 runtime, source, certify, "certified-"
@@ -86,12 +85,12 @@ async def _with_fields(runtime: Runtime, envelope: Envelope, document: Document)
     try:
         await runtime.pdf_gate.run(
             add_signature_fields,
-            blobs.path_of(document.sha256),
+            await blobs.local_path(document.sha256),
             target,
             signature_fields(envelope, document),
             (CERTIFICATION_FIELD,),
         )
-        return await asyncio.to_thread(blobs.adopt, target)
+        return await blobs.adopt(target)
     except FieldNameTaken as taken:
         raise _name_taken(envelope, document, taken.field_name) from None
     except PdfRejected as rejected:  # the gate's CPU, memory or time cap

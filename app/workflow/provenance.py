@@ -122,9 +122,11 @@ async def _version_of(blobs: BlobStore, document: Document, facts: FileFacts) ->
         return "latest"
     if latest in facts.revision_digests:
         return "later"
-    prefix_of_latest = await asyncio.to_thread(
-        _starts_with, blobs.path_of(latest), facts.size_bytes, whole
-    )
+    try:
+        path = await blobs.local_path(latest)
+    except FileNotFoundError:
+        return "diverged"
+    prefix_of_latest = await asyncio.to_thread(_starts_with, path, facts.size_bytes, whole)
     return "earlier" if prefix_of_latest else "diverged"
 
 

@@ -62,7 +62,8 @@ async def sign_for(
     """Signs every document for the request's signer, then moves the cascade on; completes
     the envelope after the last signer."""
     recipient = next(r for r in envelope.recipients if r.id == request.recipient_id)
-    image = await asyncio.to_thread(runtime.blobs.path_of(request.image_sha256).read_bytes)
+    image_path = await runtime.blobs.local_path(request.image_sha256)
+    image = await asyncio.to_thread(image_path.read_bytes)
     order = signature_order(envelope, recipient, image)
     person = await _verified_person(session, envelope, recipient)
     certificates: dict[uuid.UUID, PersonCertificate] = {}
@@ -143,7 +144,7 @@ async def _embed_validation_data(runtime: Runtime, document: Document, field_nam
     waited for like a TSA that does not answer)."""
     document.current_sha256, _ = await signed_version(
         runtime,
-        current_path(runtime.blobs, document),
+        await current_path(runtime.blobs, document),
         partial(add_validation_data, field_name=field_name),
         "long-term-",
     )
@@ -190,7 +191,7 @@ async def _sign_document(
     )
     try:
         document.current_sha256, certificate = await signed_version(
-            runtime, current_path(runtime.blobs, document), operation, "signed-"
+            runtime, await current_path(runtime.blobs, document), operation, "signed-"
         )
     except FieldAlreadySigned:
         # The signing operations check before writing anything. The version and the request's

@@ -95,7 +95,7 @@ async def _prepare(
             reason=payload.get("reason"),
             actor_name=payload.get("actor_name"),
         )
-        attachments = completion_attachments(
+        attachments = await completion_attachments(
             runtime.blobs,
             envelope,
             EmailKind(notification.kind),
@@ -119,7 +119,7 @@ async def _prepare(
     return outgoing, about
 
 
-def completion_attachments(
+async def completion_attachments(
     blobs: BlobStore, envelope: Envelope, kind: EmailKind, *, max_bytes: int
 ) -> tuple[Attachment, ...]:
     """A completed signature envelope's signed PDFs (and, for the sender, the evidence PDF),
@@ -133,8 +133,10 @@ def completion_attachments(
         files.append((f"evidence-{envelope.id}.pdf", envelope.evidence_sha256))
     if any(sha256 is None for _, sha256 in files):
         return ()  # not sealed: never send unsigned files as if they were the result
-    attachments = tuple(Attachment(name, blobs.path_of(sha256)) for name, sha256 in files if sha256)
-    if sum(a.path.stat().st_size for a in attachments) > max_bytes:
+    attachments = tuple(
+        [Attachment(name, await blobs.local_path(sha256)) for name, sha256 in files if sha256]
+    )
+    if sum(a.path.stat().st_size for a in attachments) > max_bytes:  # a stat
         return ()
     return attachments
 

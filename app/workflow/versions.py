@@ -12,7 +12,6 @@ nothing ever re-saves a file.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,8 +29,8 @@ writes the new version to the target file. It must pickle: a module-level functi
 functools.partial of one with plain values."""
 
 
-def current_path(blobs: BlobStore, document: Document) -> Path:
-    return blobs.path_of(document.current_sha256 or document.sha256)
+async def current_path(blobs: BlobStore, document: Document) -> Path:
+    return await blobs.local_path(document.current_sha256 or document.sha256)
 
 
 async def signed_version(
@@ -44,7 +43,7 @@ async def signed_version(
         result: T = await runtime.signing_pool.run(
             with_seal, runtime.settings, operation, str(source), str(target)
         )
-        return await asyncio.to_thread(runtime.blobs.adopt, target), result
+        return await runtime.blobs.adopt(target), result
     finally:
         target.unlink(missing_ok=True)
 
