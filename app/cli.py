@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import uuid
@@ -33,7 +34,7 @@ from app.envelopes.models import Document, Envelope, Level
 from app.errors import BadRequest, DomainError
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
-from app.main import start_worker_runtime, stop_runtime
+from app.main import prepare_shared_database, start_worker_runtime, stop_runtime
 from app.migrations import upgrade_to_head
 from app.production import DATABASE, REQUIREMENTS, production_problems, refusal
 from app.storage.blobs import BlobStore
@@ -43,11 +44,29 @@ from app.workflow.archive import Renewed, renew_archives
 from app.workflow.evidence_audit import EvidenceAudit, audit_evidence
 from app.workflow.models import SignatureRequest
 
+APP_FACTORY = "app.main:create_app"
 
-def serve(settings: Settings) -> None:
+
+def serve(settings: Settings, workers: int | None = None) -> None:
+    """One API process, or N behind one port (uvicorn's workers: separate processes, each with
+    its own runtime, and its own job worker unless CACHET_RUN_JOBS=false)."""
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, **server_options(settings))
+    count = workers or settings.web_workers
+    if count == 1:
+        uvicorn.run(APP_FACTORY, factory=True, **server_options(settings))
+        return
+    # The processes build their settings from the environment: this one has the database
+    # started and migrated for them all, and tells them where it is.
+    url, embedded = asyncio.run(prepare_shared_database(settings))
+    try:
+        os.environ["CACHET_DATABASE_URL"] = url
+        os.environ["CACHET_MIGRATE_ON_START"] = "false"
+        uvicorn.run(APP_FACTORY, factory=True, **server_options(settings, workers=count))
+    finally:
+        # uvicorn's supervisor returns once its workers have stopped (SIGINT or SIGTERM).
+        if embedded is not None:
+            embedded.stop()
 
 
 @asynccontextmanager
@@ -249,8 +268,26 @@ async def show_credits(settings: Settings, tenant: str) -> str:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cachet", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP service (with a job worker inside)")
-    commands.add_parser("worker", help="run a job worker; start as many as you like")
+    serve_parser = commands.add_parser(
+        "serve", help="run the HTTP service (with a job worker inside unless CACHET_RUN_JOBS=false)"
+    )
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="API processes on the one port (default: CACHET_WEB_WORKERS, 1)",
+    )
+    worker_parser = commands.add_parser(
+        "worker", help="run a job worker; start as many as you like, on any host"
+    )
+    worker_parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="jobs this worker runs at once (default: CACHET_WORKER_CONCURRENCY, 10)",
+    )
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(
         dest="action", required=True
@@ -306,6 +343,13 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def _credit_commands(commands: Any) -> None:
     credit = commands.add_parser("credits", help="eIDAS credits of a tenant").add_subparsers(
         dest="action", required=True
@@ -328,8 +372,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cachet: {refusal(problems)}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        serve(settings)
+        serve(settings, args.workers)
         return 0
+    if args.command == "worker" and args.concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
     actions: dict[str, Callable[[], Awaitable[str]]] = {
         "migrate": lambda: migrate(settings),
         "tenants": lambda: new_tenant(settings, args.name),

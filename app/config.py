@@ -143,11 +143,22 @@ class Settings(BaseSettings):
         description="completion emails carry the signed PDFs up to this total; above: the link",
     )
 
-    worker_in_process: bool = Field(
-        default=True,
-        description="run a job worker inside `serve` (start more with `cachet worker`)",
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        description="API processes `cachet serve` runs (uvicorn workers on one port); "
+        "`cachet serve --workers N` overrides it",
     )
-    worker_concurrency: int = 10
+    run_jobs: bool = Field(
+        default=True,
+        description="run a job worker inside each `cachet serve` process; false: the API "
+        "only, jobs left to `cachet worker` processes",
+    )
+    worker_concurrency: int = Field(
+        default=10,
+        ge=1,
+        description="jobs one worker runs at once (`cachet worker --concurrency N` overrides it)",
+    )
     job_max_attempts: int = 8
     job_retry_max_delay_seconds: float = 600.0
     job_transient_max_delay_seconds: float = Field(
