@@ -31,6 +31,7 @@ from tests.support.cli import (
     serving,
     with_children,
 )
+from tests.support.polling import wait_until
 
 READY = {"status": "ok", "database": "ok", "migrations": "at_head"}
 KEY = r"cachet_[A-Za-z0-9_-]{43}"
@@ -171,7 +172,11 @@ async def test_serve_with_two_workers_shares_one_embedded_postgres_and_stops_it(
             child for child in parent.children() if "spawn_main" in " ".join(child.cmdline())
         ]
         assert len(api_processes) == 2, [child.cmdline() for child in parent.children()]
-        assert server.output().count("Application startup complete.") == 2, server.output()
+        await wait_until(
+            lambda: server.output().count("Application startup complete.") == 2,
+            within=180,
+            what=server.output,
+        )
         returncode = await server.stop(signal.SIGTERM)
     assert returncode == 0, server.output()
     assert server.output().count("Application shutdown complete.") == 2, server.output()
