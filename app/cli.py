@@ -286,7 +286,8 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         metavar="N",
-        help="jobs this worker runs at once (default: CACHET_WORKER_CONCURRENCY, 10)",
+        help="jobs this worker claims at a time, holding at most twice as many "
+        "(default: CACHET_WORKER_CONCURRENCY, 10)",
     )
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(

@@ -157,7 +157,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=10,
         ge=1,
-        description="jobs one worker runs at once (`cachet worker --concurrency N` overrides it)",
+        description="jobs one worker claims at a time; it holds at most twice as many "
+        "(`cachet worker --concurrency N` overrides it)",
     )
     job_max_attempts: int = 8
     job_retry_max_delay_seconds: float = 600.0
