@@ -9,18 +9,30 @@ exactly once, and each envelope's webhooks arrive in the order of its events.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient
-from tests.support.cli import ServeProcess, cachet_env, fresh_database, run_cachet, serving
+from tests.support.cli import (
+    ServeProcess,
+    cachet_env,
+    free_port,
+    fresh_database,
+    run_cachet,
+    serving,
+)
 from tests.support.polling import wait_until
-from tests.support.sinks import MailSink, WebhookReceiver, link_token, smtp_server, webhook_receiver
+from tests.support.sinks import MailSink, WebhookReceiver, link_token, webhook_receiver
 from tests.workflow.support import Recipient, approval_envelope, send
 
 ENVELOPES = 30
@@ -34,12 +46,57 @@ def per_envelope_webhooks(approvers: int) -> list[str]:
     return ["envelope.sent", *steps, "envelope.completed"]
 
 
+class AttributedMailSink(MailSink):
+    """Also notes which of the worker processes sent each message: the one holding the
+    connection's client end, while the message arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workers: dict[int, str] = {}
+        self.senders: Counter[str] = Counter()
+
+    async def handle_DATA(  # noqa: N802  (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        peer: Any = session.peer  # (host, port) on TCP
+        self.senders[owner_of(int(peer[1]), self.workers)] += 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+def owner_of(client_port: int, processes: dict[int, str]) -> str:
+    """Which of these processes has the loopback TCP socket whose local port is client_port."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == client_port:
+            inodes.add(f"socket:[{fields[9]}]")
+    for pid, name in processes.items():
+        with suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        return name
+    return "unknown"
+
+
+@asynccontextmanager
+async def attributed_smtp() -> AsyncIterator[tuple[AttributedMailSink, int]]:
+    sink = AttributedMailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
 async def test_two_api_processes_and_two_workers_send_everything_once_and_in_order(
     postgres_url: str, workdir: Path, test_pki: TestPki
 ) -> None:
     async with (
         fresh_database(postgres_url) as url,
-        smtp_server() as (mail, smtp_port),
+        attributed_smtp() as (mail, smtp_port),
         webhook_receiver() as receiver,
     ):
         settings = {
@@ -50,6 +107,10 @@ async def test_two_api_processes_and_two_workers_send_everything_once_and_in_ord
             "webhook_retry_schedule": "0.3s,0.3s,0.3s,0.3s,0.3s",
             "job_retry_max_delay_seconds": "0.5",
             "sweep_interval_seconds": "1",  # every worker asks for the sweep every second
+            # The test's clients keep connections idle while the machine is busy: no close by
+            # the server racing their next request (the 5 s default is not what is tested).
+            "http_keepalive_seconds": "60",
+            "http_header_timeout_seconds": "60",
             "pdf_gate_workers": "1",
             "signing_workers": "1",
             "signing_key_file": str(test_pki.seal_key_pem),
@@ -85,6 +146,7 @@ async def test_two_api_processes_and_two_workers_send_everything_once_and_in_ord
                 worker_running(worker_a),
                 worker_running(worker_b),
             )
+            mail.workers = {worker_a.pid: "worker-a", worker_b.pid: "worker-b"}
             created = await run_cachet(
                 "tenants", "create", "scale", env=cachet_env(**settings), cwd=workdir
             )
@@ -105,7 +167,7 @@ async def test_two_api_processes_and_two_workers_send_everything_once_and_in_ord
 
 async def drive(
     clients: tuple[ApiClient, ApiClient],
-    mail: MailSink,
+    mail: AttributedMailSink,
     receiver: WebhookReceiver,
     processes: tuple[ServeProcess, ...],
 ) -> None:
@@ -137,10 +199,10 @@ async def drive(
         for turn, address in enumerate(approvers):
             invitation = (await mail.wait_for(address, within=120))[0]
             base_url = str(clients[(index + turn) % 2].base_url)
-            async with Recipient(base_url=base_url, timeout=60) as recipient:
-                opened = await limited(recipient.open(link_token(invitation)))
+            async with limit, Recipient(base_url=base_url, timeout=60) as recipient:
+                opened = await recipient.open(link_token(invitation))
                 assert opened.status_code == 201, opened.text
-                approved = await limited(recipient.approve())
+                approved = await recipient.approve()
                 assert approved.status_code == 200, approved.text
 
     await asyncio.gather(
@@ -177,6 +239,8 @@ async def drive(
     assert received_mail == expected_mail
     message_ids = [m["Message-ID"] for m in mail.messages]
     assert len(set(message_ids)) == len(message_ids)
+    # Both workers took their share (neither API process runs jobs).
+    assert set(mail.senders) == {"worker-a", "worker-b"}, mail.senders
 
     deliveries = receiver.received
     assert all(r.status == 200 and r.verified for r in deliveries)
