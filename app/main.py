@@ -130,7 +130,7 @@ async def start_runtime(settings: Settings) -> Runtime:
 async def _warm_up_pools(runtime: Runtime, *, gate: bool, signing: bool) -> None:
     """Gate workers import pikepdf and pyHanko (~0.5 s); signing workers also load the seal and
     prepare the stamp font (~2 s): at start, not on the first upload or signature. A pool not
-    warmed up starts its workers when first used (each ~50-100 MiB)."""
+    warmed up starts its workers when first used."""
     wanted = ((runtime.pdf_gate, gate), (runtime.signing_pool, signing))
     await asyncio.gather(*(pool.warm_up() for pool, warm in wanted if warm))
 
