@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging.config
+import os
 import signal
 import sys
 import uuid
@@ -34,10 +35,14 @@ from app.envelopes.models import Document, Envelope, Level
 from app.errors import BadRequest, DomainError
 from app.jobs.admin import list_failed_jobs, requeue_failed_jobs
 from app.jobs.worker import Worker
-from app.main import start_worker_runtime, stop_runtime
+from app.main import prepare_shared_database, start_worker_runtime, stop_runtime
 from app.migrations import upgrade_to_head
 from app.observability.logs import logging_config
-from app.observability.metrics import reset_multiprocess_dir
+from app.observability.metrics import (
+    multiprocess_dir,
+    reset_multiprocess_dir,
+    share_between_processes,
+)
 from app.production import DATABASE, REQUIREMENTS, production_problems, refusal
 from app.storage.backends import open_blob_store
 from app.tenants.service import create_api_key, create_tenant, find_tenant
@@ -46,17 +51,38 @@ from app.workflow.archive import Renewed, renew_archives
 from app.workflow.evidence_audit import EvidenceAudit, audit_evidence
 from app.workflow.models import SignatureRequest
 
+APP_FACTORY = "app.main:create_app"
 
-def serve(settings: Settings) -> None:
+
+def serve(settings: Settings, workers: int | None = None) -> None:
+    """One API process, or N behind one port (uvicorn's workers: separate processes, each with
+    its own runtime, and its own job worker unless CACHET_RUN_JOBS=false)."""
     import uvicorn
 
-    reset_multiprocess_dir()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        log_config=process_logging(settings),
-        **server_options(settings),
-    )
+    count = workers or settings.web_workers
+    logs = process_logging(settings)
+    if count == 1:
+        reset_multiprocess_dir()
+        uvicorn.run(APP_FACTORY, factory=True, log_config=logs, **server_options(settings))
+        return
+    if multiprocess_dir() is None:
+        # N processes behind one port: /metrics must add up all of them, whichever answers.
+        share_between_processes(settings.data_dir / "prometheus")
+    else:
+        reset_multiprocess_dir()
+    # The processes build their settings from the environment: this one has the database
+    # started and migrated for them all, and tells them where it is.
+    url, embedded = asyncio.run(prepare_shared_database(settings))
+    try:
+        os.environ["CACHET_DATABASE_URL"] = url
+        os.environ["CACHET_MIGRATE_ON_START"] = "false"
+        uvicorn.run(
+            APP_FACTORY, factory=True, log_config=logs, **server_options(settings, workers=count)
+        )
+    finally:
+        # uvicorn's supervisor returns once its workers have stopped (SIGINT or SIGTERM).
+        if embedded is not None:
+            embedded.stop()
 
 
 def process_logging(settings: Settings) -> dict[str, Any]:
@@ -263,8 +289,27 @@ async def show_credits(settings: Settings, tenant: str) -> str:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cachet", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the HTTP service (with a job worker inside)")
-    commands.add_parser("worker", help="run a job worker; start as many as you like")
+    serve_parser = commands.add_parser(
+        "serve", help="run the HTTP service (with a job worker inside unless CACHET_RUN_JOBS=false)"
+    )
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="API processes on the one port (default: CACHET_WEB_WORKERS, 1)",
+    )
+    worker_parser = commands.add_parser(
+        "worker", help="run a job worker; start as many as you like, on any host"
+    )
+    worker_parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="jobs this worker claims at a time, holding at most twice as many "
+        "(default: CACHET_WORKER_CONCURRENCY, 10)",
+    )
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
     tenants = commands.add_parser("tenants", help="manage tenants").add_subparsers(
         dest="action", required=True
@@ -320,6 +365,13 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def _credit_commands(commands: Any) -> None:
     credit = commands.add_parser("credits", help="eIDAS credits of a tenant").add_subparsers(
         dest="action", required=True
@@ -344,10 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("serve", "worker"):
         logging.captureWarnings(True)  # a Python warning is a log line too, in the same format
     if args.command == "serve":
-        serve(settings)
+        serve(settings, args.workers)
         return 0
     if args.command == "worker":
         logging.config.dictConfig(process_logging(settings))
+        if args.concurrency is not None:
+            settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
     actions: dict[str, Callable[[], Awaitable[str]]] = {
         "migrate": lambda: migrate(settings),
         "tenants": lambda: new_tenant(settings, args.name),

@@ -9,7 +9,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -166,11 +166,26 @@ class Settings(BaseSettings):
         description="completion emails carry the signed PDFs up to this total; above: the link",
     )
 
-    worker_in_process: bool = Field(
-        default=True,
-        description="run a job worker inside `serve` (start more with `cachet worker`)",
+    web_workers: int = Field(
+        default=1,
+        ge=1,
+        description="API processes `cachet serve` runs (uvicorn workers on one port); "
+        "`cachet serve --workers N` overrides it",
     )
-    worker_concurrency: int = 10
+    run_jobs: bool = Field(
+        default=True,
+        # CACHET_WORKER_IN_PROCESS was its name before `cachet serve --workers`: still read.
+        validation_alias=AliasChoices("run_jobs", "CACHET_RUN_JOBS", "CACHET_WORKER_IN_PROCESS"),
+        description="run a job worker inside each `cachet serve` process; false: the API "
+        "only, jobs left to `cachet worker` processes (CACHET_WORKER_IN_PROCESS, its former "
+        "name, is still read)",
+    )
+    worker_concurrency: int = Field(
+        default=10,
+        ge=1,
+        description="jobs one worker claims at a time; it holds at most twice as many "
+        "(`cachet worker --concurrency N` overrides it)",
+    )
     job_max_attempts: int = 8
     job_retry_max_delay_seconds: float = 600.0
     job_transient_max_delay_seconds: float = Field(

@@ -11,7 +11,8 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI  # noqa: TID251  (create_app builds the FastAPI application)
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.api import (
     credits,
@@ -120,14 +121,18 @@ async def start_runtime(settings: Settings) -> Runtime:
         raise
     runtime = _runtime(settings, url, engine, secret_key, embedded, seal)
     await remove_stale_temp_files(runtime)
-    await _warm_up_pools(runtime)
+    # An API process that runs no jobs signs only at send (the fields) and for validations:
+    # its signing workers start with the first of those, not N API processes times two at start.
+    await _warm_up_pools(runtime, gate=True, signing=settings.run_jobs)
     return runtime
 
 
-async def _warm_up_pools(runtime: Runtime) -> None:
+async def _warm_up_pools(runtime: Runtime, *, gate: bool, signing: bool) -> None:
     """Gate workers import pikepdf and pyHanko (~0.5 s); signing workers also load the seal and
-    prepare the stamp font (~2 s): at start, not on the first upload or signature."""
-    await asyncio.gather(runtime.pdf_gate.warm_up(), runtime.signing_pool.warm_up())
+    prepare the stamp font (~2 s): at start, not on the first upload or signature. A pool not
+    warmed up starts its workers when first used."""
+    wanted = ((runtime.pdf_gate, gate), (runtime.signing_pool, signing))
+    await asyncio.gather(*(pool.warm_up() for pool, warm in wanted if warm))
 
 
 async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
@@ -139,8 +144,35 @@ async def start_worker_runtime(settings: Settings, url: str) -> Runtime:
     engine = create_engine(url, pool_size=settings.db_pool_size)
     runtime = _runtime(settings, url, engine, secret_key, None, seal)
     await remove_stale_temp_files(runtime)
-    await _warm_up_pools(runtime)
+    await _warm_up_pools(runtime, gate=False, signing=True)  # no upload is checked here
     return runtime
+
+
+async def prepare_shared_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """What the parent of several API processes (`cachet serve --workers N`) does once for them
+    all, before they start: the embedded PostgreSQL (when no database URL is set; the caller
+    stops it after the last process), the migrations, the development secret key and API key.
+    The processes are then given the URL and run no migrations of their own."""
+    require_production_ready(settings)
+    private_folder(settings.data_dir)
+    load_secret_key(settings)  # in development: generated here once, not raced for by N processes
+    url, embedded = await anyio.to_thread.run_sync(resolve_database_url, settings)
+    try:
+        if embedded is not None:
+            await ensure_database_exists(url)
+        if settings.auto_migrate:
+            await anyio.to_thread.run_sync(upgrade_to_head, url)
+        if settings.is_development:
+            engine = create_engine(url, pool_size=1)
+            try:
+                await provision_development_key(settings, create_sessionmaker(engine), Clock())
+            finally:
+                await engine.dispose()
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return url, embedded
 
 
 def _runtime(
@@ -186,23 +218,28 @@ async def stop_runtime(runtime: Runtime) -> None:
 DEVELOPMENT_CREDITS = 5
 
 
-async def provision_development_key(runtime: Runtime) -> None:
-    """First start in development: a tenant, its credits and a key a newcomer can use at once."""
-    key_file = runtime.settings.dev_api_key_file
-    known = key_file.read_text().strip() if key_file.exists() else None
-    async with db_transaction(runtime.sessions) as session:
+async def provision_development_key(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    """First start in development: a tenant, its credits and a key a newcomer can use at once.
+    Processes starting together (`--workers N`, or several `cachet serve`) take turns: the
+    key file is written before the lock is let go, so the next one finds the key valid."""
+    key_file = settings.dev_api_key_file
+    async with db_transaction(sessions) as session:
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('cachet:dev-key'))"))
+        known = key_file.read_text().strip() if key_file.exists() else None
         new_key = await ensure_development_key(session, known_key=known)
         tenant = await find_tenant(session, id_or_name=DEVELOPMENT_TENANT_NAME)
         await grant_once(
             session,
             tenant.id,
             DEVELOPMENT_CREDITS,
-            now=runtime.clock.now(),
+            now=clock.now(),
             reason="development tenant: starting credits",
         )
-    if new_key is not None:
-        key_file.unlink(missing_ok=True)
-        write_private(key_file, (new_key + "\n").encode())
+        if new_key is not None:
+            key_file.unlink(missing_ok=True)
+            write_private(key_file, (new_key + "\n").encode())
     # Printed, not logged: a log line never holds a key (a log store outlives a laptop), but a
     # newcomer's first start shows the key to use at once.
     print(f"development API key (also in {key_file}): {new_key or known}", file=sys.stderr)
@@ -215,10 +252,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await start_runtime(settings)
         app.state.runtime = runtime
-        worker = Worker(runtime, JOB_SPECS) if settings.worker_in_process else None
+        worker = Worker(runtime, JOB_SPECS) if settings.run_jobs else None
         try:
             if settings.is_development:
-                await provision_development_key(runtime)
+                await provision_development_key(settings, runtime.sessions, runtime.clock)
             if worker is not None:
                 await worker.start()
             yield

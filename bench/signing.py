@@ -186,9 +186,7 @@ class InProcess:
 
 @contextlib.asynccontextmanager
 async def in_process_cachet(data_dir: Path, png: bytes) -> AsyncIterator[InProcess]:
-    settings = Settings(
-        data_dir=data_dir, database_url=None, worker_in_process=False, log_level="warning"
-    )
+    settings = Settings(data_dir=data_dir, database_url=None, run_jobs=False, log_level="warning")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -23,6 +24,9 @@ def _run(connection: Connection) -> None:
         include_name=is_model_table,
     )
     with context.begin_transaction():
+        # Every process started with CACHET_MIGRATE_ON_START may migrate at once (N API
+        # processes, workers, several hosts): one at a time; the next finds the schema at head.
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('cachet:migrations'))"))
         context.run_migrations()
 
 

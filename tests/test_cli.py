@@ -31,6 +31,7 @@ from tests.support.cli import (
     serving,
     with_children,
 )
+from tests.support.polling import wait_until
 
 READY = {"status": "ok", "database": "ok", "migrations": "at_head"}
 KEY = r"cachet_[A-Za-z0-9_-]{43}"
@@ -151,6 +152,36 @@ async def test_serve_after_a_crash_reuses_the_orphaned_postgres_and_stops_it(
     assert_graceful_exit(returncode, signal.SIGTERM, server.output())
     # The crashed process's handle must not keep the server alive after a clean stop.
     assert_postgres_stopped(pgdata, server.output())
+
+
+async def test_serve_with_two_workers_shares_one_embedded_postgres_and_stops_it(
+    workdir: Path,
+) -> None:
+    """`--workers 2`: the parent starts the embedded server, migrates and makes the dev key
+    once; two API processes answer on one port; SIGTERM stops them, then the server."""
+    data_dir = workdir / "data"
+    pgdata = data_dir / "postgres"
+
+    async with serving(data_dir, log_name="two", args=("--workers", "2")) as server:
+        await server.wait_ready(within=180)  # two processes importing the service at once
+        await assert_ready_with_dev_key(server, data_dir)
+        await assert_one_dev_tenant_and_key(pgdata)
+        server_processes = assert_running_postgres(pgdata)
+        parent = psutil.Process(server.pid)
+        api_processes = [
+            child for child in parent.children() if "spawn_main" in " ".join(child.cmdline())
+        ]
+        assert len(api_processes) == 2, [child.cmdline() for child in parent.children()]
+        await wait_until(
+            lambda: server.output().count("Application startup complete.") == 2,
+            within=180,
+            what=server.output,
+        )
+        returncode = await server.stop(signal.SIGTERM)
+    assert returncode == 0, server.output()
+    assert server.output().count("Application shutdown complete.") == 2, server.output()
+    assert_postgres_stopped(pgdata, server.output())
+    assert alive(server_processes + api_processes) == []
 
 
 # --- cachet serve, production --------------------------------------------------------------------

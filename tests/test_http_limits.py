@@ -56,7 +56,7 @@ async def service(postgres_url: str, runtime: Runtime) -> AsyncIterator[Service]
             data_dir,
             log_name="serve",
             database_url=postgres_url,
-            worker_in_process="false",
+            run_jobs="false",
             http_header_timeout_seconds=str(HEADER_TIMEOUT),
             http_body_timeout_seconds=str(BODY_TIMEOUT),
             http_keepalive_seconds=str(KEEPALIVE),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, HTTPResponseBodyEvent, Scope
@@ -20,7 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from app.api.problems import problem_response
-from app.config import Settings
+from app.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,29 @@ def guarded_protocol(settings: Settings) -> type[GuardedHttpProtocol]:
     return type("GuardedHttpProtocol", (GuardedHttpProtocol,), limits)
 
 
-def server_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for uvicorn.run / uvicorn.Config, the same for every server we run."""
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
+def protocol_from_environment(
+    config: Config,
+    server_state: ServerState,
+    app_state: dict[str, Any],
+    _loop: asyncio.AbstractEventLoop | None = None,
+) -> GuardedHttpProtocol:
+    """What uvicorn's worker processes (`cachet serve --workers N`) build connections with: they
+    import the protocol by name, since the class guarded_protocol() makes does not pickle, and
+    read the limits from their environment, which the parent's settings came from too."""
+    return _environment_protocol()(config, server_state, app_state, _loop)
+
+
+@lru_cache
+def _environment_protocol() -> type[GuardedHttpProtocol]:
+    return guarded_protocol(get_settings())
+
+
+def server_options(settings: Settings, *, workers: int = 1) -> dict[str, Any]:
+    """Keyword arguments for uvicorn.run / uvicorn.Config, the same for every server we run.
+    With several workers uvicorn sends its configuration to each process: it must pickle."""
     trusted = settings.trusted_proxy_list
     return {
         "host": settings.host,
@@ -130,7 +152,15 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # The service writes its own line per request (app/api/request_log.py), without the
         # path: a signing link's path is its token.
         "access_log": False,
-        "http": guarded_protocol(settings),
+        "http": (
+            guarded_protocol(settings)
+            if workers == 1
+            else f"{__name__}:{protocol_from_environment.__name__}"
+        ),
+        "workers": workers,
+        # uvicorn's supervisor kills a worker that does not answer its ping within this; a new
+        # worker answers only once it has imported the service (seconds on a busy host).
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
         "timeout_keep_alive": settings.http_keepalive_seconds,
         # Without a proxy named, uvicorn's proxy middleware is left out entirely.
         "proxy_headers": bool(trusted),

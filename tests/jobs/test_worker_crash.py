@@ -248,7 +248,7 @@ async def test_a_worker_killed_mid_send_is_replaced_without_a_duplicate_email(
             scratch_url,
             tmp_path / "app",
             smtp_port=smtp_port,
-            worker_in_process=False,
+            run_jobs=False,
         ) as scratch,
     ):
         tag = uuid.uuid4().hex[:8]
@@ -344,7 +344,7 @@ async def test_a_transient_smtp_refusal_is_retried_and_blocks_nothing(
             scratch_url,
             tmp_path / "app",
             smtp_port=smtp_port,
-            worker_in_process=True,
+            run_jobs=True,
             # Retries are 0.25-0.5 s apart: enough attempts to outlast the refusals below.
             job_max_attempts=30,
         ) as scratch,

@@ -528,7 +528,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    own = {"worker_in_process": False, "public_url": f"http://127.0.0.1:{port}"}
+    own = {"run_jobs": False, "public_url": f"http://127.0.0.1:{port}"}
     app: FastAPI = create_app(settings.model_copy(update=own))
     async with app.router.lifespan_context(app):
         config = uvicorn.Config(

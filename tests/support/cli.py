@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,10 +216,15 @@ class ServeProcess:
 
 @asynccontextmanager
 async def serving(
-    data_dir: Path, *, log_name: str, command: str = "serve", **settings: str
+    data_dir: Path,
+    *,
+    log_name: str,
+    command: str = "serve",
+    args: Sequence[str] = (),
+    **settings: str,
 ) -> AsyncIterator[ServeProcess]:
     """`cachet serve` (or another long-running command: `worker`) on a free port with this data
-    dir; SIGKILLed at exit if still running."""
+    dir, `args` after the command; SIGKILLed at exit if still running."""
     port = free_port()
     env = cachet_env(data_dir=str(data_dir), port=str(port), **settings)
     log_path = data_dir.parent / f"{log_name}.log"
@@ -228,6 +233,7 @@ async def serving(
         process = await asyncio.create_subprocess_exec(
             str(CACHET),
             command,
+            *args,
             env=env,
             cwd=data_dir.parent,
             stdin=asyncio.subprocess.DEVNULL,
