@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -34,7 +30,7 @@ import httpx
 import pikepdf
 
 from bench.engine import postgres
-from bench.service import RunningService, free_port, running_service
+from bench.service import RunningService, bare_endpoint, running_service
 from bench.table import record
 
 P5_TARGET = 0.35
@@ -130,28 +126,6 @@ async def full_envelope(service: RunningService) -> str:
             )
             assert added.status_code == 201, added.text
     return str(envelope)
-
-
-@contextlib.contextmanager
-def bare_select(database_url: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_select", str(port), database_url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{url}/docs", timeout=2)
-                break
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def p5(
@@ -255,7 +229,7 @@ def main() -> None:
         with (
             postgres(root) as database_url,
             running_service(root=root, env={"CACHET_DATABASE_URL": database_url}) as service,
-            bare_select(database_url) as bare_url,
+            bare_endpoint("bench.bare_select", database_url) as bare_url,
         ):
             envelope = asyncio.run(full_envelope(service))
             asyncio.run(p5(service, bare_url, envelope, args))

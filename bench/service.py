@@ -97,11 +97,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def bare_endpoint() -> Iterator[str]:
-    """bench/bare_upload.py in its own uvicorn process, like the service."""
+def bare_endpoint(module: str = "bench.bare_upload", *args: str) -> Iterator[str]:
+    """A floor's bare FastAPI app (`python -m module PORT *args`) in its own uvicorn process,
+    like the service; its URL once it answers."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_upload", str(port)],
+        [sys.executable, "-m", module, str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
