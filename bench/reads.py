@@ -223,6 +223,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--envelopes", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=["P5", "P6"], help="measure one target only")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="cachet-reads-", dir="/tmp"))
     try:
@@ -232,8 +233,10 @@ def main() -> None:
             bare_endpoint("bench.bare_select", database_url) as bare_url,
         ):
             envelope = asyncio.run(full_envelope(service))
-            asyncio.run(p5(service, bare_url, envelope, args))
-            asyncio.run(p6(service, database_url, envelope, args.envelopes))
+            if args.only in (None, "P5"):
+                asyncio.run(p5(service, bare_url, envelope, args))
+            if args.only in (None, "P6"):
+                asyncio.run(p6(service, database_url, envelope, args.envelopes))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
