@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -45,12 +46,17 @@ async def vendor(
             await provider.aclose()
 
 
-async def _signer_with_check(
-    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, tag: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A sent eidas_advanced envelope and its one signer."""
+@asynccontextmanager
+async def _signer_past_sms(
+    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+) -> AsyncIterator[tuple[Recipient, dict[str, Any]]]:
+    """The one signer of a sent eidas_advanced envelope, in session, code verified: ready for
+    the identity step; and the envelope."""
+    tag = _tag()
     envelope = await sent_eidas_envelope(api, runtime, tag, signers=1, level="eidas_advanced")
-    return envelope, envelope["recipients"][0]
+    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
+        await _past_sms(signer, base_url, envelope["recipients"][0]["id"])
+        yield signer, envelope
 
 
 async def _past_sms(signer: Recipient, base_url: str, recipient_id: str) -> None:
@@ -79,10 +85,7 @@ def _tag() -> str:
 async def test_an_approved_check_reaches_the_service_through_the_signed_callback(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    envelope, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, envelope):
         started = (await signer.post("/v1/signing/identity")).json()
         assert started["provider"] == runtime.identity.name
         created = vendor.created[-1]
@@ -109,10 +112,7 @@ async def test_an_approved_check_reaches_the_service_through_the_signed_callback
 async def test_the_vendors_name_mismatch_is_identity_mismatch(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    _, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, _):
         await signer.post("/v1/signing/identity")
         await vendor.complete(vendor.created[-1].session_id, "name_mismatch")
         declined = await _status_becomes(signer, "declined")
@@ -122,10 +122,7 @@ async def test_the_vendors_name_mismatch_is_identity_mismatch(
 async def test_an_approval_for_another_name_is_refused_by_the_service(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    _, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, _):
         await signer.post("/v1/signing/identity")
         await vendor.complete(vendor.created[-1].session_id, "approved", first_name="Mallory")
         declined = await _status_becomes(signer, "declined")
@@ -135,10 +132,7 @@ async def test_an_approval_for_another_name_is_refused_by_the_service(
 async def test_review_then_a_final_word(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    _, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, _):
         await signer.post("/v1/signing/identity")
         session_id = vendor.created[-1].session_id
         await vendor.complete(session_id, "review")
@@ -150,10 +144,7 @@ async def test_review_then_a_final_word(
 async def test_forged_callbacks_are_refused_and_change_nothing(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    _, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, _):
         await signer.post("/v1/signing/identity")
         session_id = vendor.created[-1].session_id
         await vendor.complete(session_id, "approved", callback=False)
@@ -168,10 +159,7 @@ async def test_forged_callbacks_are_refused_and_change_nothing(
 async def test_a_callback_that_never_comes_is_covered_by_polling(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    _, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, _):
         await signer.post("/v1/signing/identity")
         await vendor.complete(vendor.created[-1].session_id, "approved", callback=False)
         with clock_moved(runtime, timedelta(seconds=runtime.settings.idv_poll_seconds + 1)):
@@ -182,10 +170,7 @@ async def test_a_callback_that_never_comes_is_covered_by_polling(
 async def test_a_vendor_down_at_the_start_spends_no_attempt(
     api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime, vendor: FakeIdv
 ) -> None:
-    tag = _tag()
-    _, me = await _signer_with_check(api, base_url, mail, runtime, tag)
-    async with open_invitation(base_url, mail, f"s0+{tag}@example.com") as signer:
-        await _past_sms(signer, base_url, me["id"])
+    async with _signer_past_sms(api, base_url, mail, runtime) as (signer, _):
         vendor.script.append(("status", 429))
         busy = await signer.post("/v1/signing/identity")
         assert busy.status_code == 503, busy.text
