@@ -23,6 +23,9 @@ UNMATCHED = "<unmatched>"  # a 404 for a path no route knows: one series for the
 # A client may send any token as a method: the others share one series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 TENANT_STATE = "tenant_id"
+# The app returned without answering: the client left first (mid-body, say). nginx's code for
+# it; not a 500, nothing went wrong on our side.
+CLIENT_LEFT = 499
 
 
 def note_tenant(request: Request, tenant_id: uuid.UUID) -> None:
@@ -39,7 +42,7 @@ class RequestLogMiddleware:
             return
         scope.setdefault("state", {})
         started = time.perf_counter()
-        status = 500  # what the client sees when the app raises before answering
+        status: int | None = None
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
@@ -49,8 +52,11 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_noting_status)
+        except BaseException:
+            status = status or 500  # what the client sees when the app raises before answering
+            raise
         finally:
-            _record(scope, status, time.perf_counter() - started)
+            _record(scope, status or CLIENT_LEFT, time.perf_counter() - started)
 
 
 def _record(scope: Scope, status: int, seconds: float) -> None:
