@@ -22,8 +22,13 @@ current_request_id: ContextVar[str | None] = ContextVar("current_request_id", de
 JSON = "json"
 TEXT = "text"
 
-# What every LogRecord has: anything else on a record came from `extra`.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# What every LogRecord has: anything else on a record came from `extra`. uvicorn adds
+# `color_message`, its message with terminal colour codes: the same words, not a field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 _SECRETS = (
     (re.compile(r"(?i)\b(bearer)\s+[^\s\"',]+"), r"\1 [redacted]"),

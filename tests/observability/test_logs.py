@@ -33,6 +33,12 @@ def test_a_json_line_holds_the_message_and_the_extra_fields() -> None:
     assert parsed["time"].endswith("+00:00")
 
 
+def test_uvicorns_coloured_copy_of_the_message_is_left_out() -> None:
+    record = _record("Started server process [%d]", 42, color_message="Started [\x1b[36m%d\x1b[0m]")
+    assert TextFormatter().format(record).endswith("Started server process [42]")
+    assert "color_message" not in json.loads(JsonFormatter().format(record))
+
+
 def test_outside_a_request_a_line_has_no_request_id() -> None:
     assert "request_id" not in json.loads(JsonFormatter().format(_record("idle")))
 
