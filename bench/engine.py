@@ -58,6 +58,12 @@ from standardwebhooks import Webhook
 from app.db import EmbeddedPostgres, connect_raw, ensure_database_exists, start_embedded_postgres
 from bench.engine_floor import floor_rounds, prepare_floor_database
 from bench.service import RssSampler, RunningService, free_port, running_service
+from bench.statements import (
+    StatementCount,
+    preload_statement_stats,
+    reset_statement_stats,
+    statement_counts,
+)
 from bench.table import record
 
 MIB = 1024 * 1024
@@ -197,6 +203,9 @@ def postgres(root: Path) -> Iterator[str]:
     embedded: EmbeddedPostgres = start_embedded_postgres(root / "postgres")
     try:
         asyncio.run(ensure_database_exists(embedded.url))
+        if asyncio.run(preload_statement_stats(embedded.url)):
+            embedded.stop()
+            embedded = start_embedded_postgres(root / "postgres")
         yield embedded.url
     finally:
         embedded.stop()
@@ -458,6 +467,7 @@ class Result:
     rss_idle: int
     rss_peak: int
     cpu: dict[str, float]  # seconds over the drive and the drain
+    statements: list[StatementCount]  # the service's, over the drive and the drain
 
     @property
     def drive_seconds(self) -> float:
@@ -492,11 +502,13 @@ async def measure_cachet(
         drafts = await create_drafts(client, api, plan.envelopes)
         drafts_seconds = time.perf_counter() - start
         before = await job_counts(database_url)
+        await reset_statement_stats(database_url)
         with RssSampler(service.pid) as rss, CpuMeter(service.pid, pg_pid) as cpu:
             drive = await drive_envelopes(client, api, sink, drafts, plan.rate)
             expected = plan.expected_webhooks
             await wait_for(lambda: webhooks.received >= expected, f"{expected} webhooks")
             after, emails, deliveries = await settled_counts(database_url)
+        statements = service_statements(await statement_counts(database_url))
     jobs = {name: count - before.get(name, 0) for name, count in after.items()}
     return Result(
         plan=plan,
@@ -511,7 +523,14 @@ async def measure_cachet(
         rss_idle=rss.idle,
         rss_peak=rss.peak,
         cpu=cpu.spent,
+        statements=statements,
     )
+
+
+def service_statements(counts: list[StatementCount]) -> list[StatementCount]:
+    """Without the bench's own polling of the queue and the work done."""
+    mine = ("count(*) FROM pgqueuer", "FROM notifications WHERE status", "pg_stat_statements")
+    return [c for c in counts if not any(part in c.query for part in mine)]
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -543,6 +562,7 @@ def report_rows(result: Result, floors: list[float]) -> list[tuple[str, str, str
     cpu = result.cpu
     per_envelope = 1000 / result.plan.envelopes
     others = cpu["machine"] - cpu["service"] - cpu["postgres"] - cpu["bench"]
+    statements = sum(count.calls for count in result.statements)
     return [
         (
             "envelopes/s (first send -> last completed)",
@@ -584,6 +604,12 @@ def report_rows(result: Result, floors: list[float]) -> list[tuple[str, str, str
             f"bench {cpu['bench'] * per_envelope:.0f}",
         ),
         (
+            "statements per envelope (all processes)",
+            f"{statements / result.plan.envelopes:8.0f}",
+            f"per approval {statements / (result.plan.envelopes * APPROVERS):.0f}; "
+            "requests, jobs and the queue, from pg_stat_statements",
+        ),
+        (
             f"machine busy ({psutil.cpu_count()} cores)",
             f"{cpu['machine'] / cpu['wall']:8.2f}",
             f"of which others {others / cpu['wall']:.2f} (other processes on this machine)",
@@ -598,6 +624,14 @@ def report_rows(result: Result, floors: list[float]) -> list[tuple[str, str, str
 
 def _joined(values: list[float]) -> str:
     return " ".join(f"{value:.0f}" for value in values)
+
+
+def report_statements(result: Result, top: int) -> None:
+    """The busiest statements, per envelope: where a cut in round trips would pay most."""
+    if top:
+        print(f"  busiest statements (calls per envelope), top {top}:")
+    for count in result.statements[:top]:
+        print(f"    {count.calls / result.plan.envelopes:6.1f}  {count.query[:150]}")
 
 
 def report(result: Result, floors: list[float], problems: list[str]) -> None:
@@ -672,6 +706,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="sends per second")
     parser.add_argument("--floor-jobs", type=int, default=2000)
     parser.add_argument(
+        "--statements", type=int, default=0, metavar="N", help="print the N busiest statements"
+    )
+    parser.add_argument(
         "--no-webhooks", action="store_true", help="no endpoint: emails only (to isolate them)"
     )
     args = parser.parse_args()
@@ -683,6 +720,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report(result, floors, problems)
+    report_statements(result, args.statements)
     errors = check(result)
     for error in errors:
         print(f"ERROR: {error}")

@@ -3,8 +3,14 @@ the sweep wakes endpoints whose delivery job was lost.
 
 One job at a time holds the endpoint's row (FOR NO KEY UPDATE) during an attempt, so at most
 one attempt per endpoint is in flight anywhere and the endpoint sees its messages in order; a
-job that finds the endpoint busy leaves the work to the job holding it. A failing head
-blocks the messages behind it until it succeeds or its retry schedule is spent.
+job that finds the endpoint busy simply leaves. A failing head blocks the messages behind it
+until it succeeds or its retry schedule is spent.
+
+Nothing is stranded by leaving: the holder, once it has let go of the row, looks again for a
+due head and goes round once more if it finds one. A delivery committed while the holder was
+looking has its own job; that job either runs after the holder let go (and takes the row
+itself) or finds it busy, in which case its delivery was committed before the holder's look
+after letting go, which sees it.
 """
 
 from __future__ import annotations
@@ -38,26 +44,13 @@ class Next(Enum):
     busy = "busy"  # another job holds the endpoint
 
 
-# A job that finds its endpoint busy leaves: the job holding it loops until nothing is due, and
-# so picks up this job's delivery too. One re-check per endpoint a second later covers the
-# moment when the holder has just looked and is about to let go. Waiting on the lock instead
-# tied up a connection and a worker slot per event.
-RECHECK_AFTER = timedelta(seconds=1)
-
-
 async def deliver_endpoint(runtime: Runtime, payload: dict[str, Any]) -> None:
     endpoint_id = uuid.UUID(payload["endpoint_id"])
-    while (step := await _attempt_head(runtime, endpoint_id)) is Next.more:
-        pass
-    if step is Next.busy:
-        async with transaction(runtime.sessions) as session:
-            await enqueue(
-                session,
-                DELIVER,
-                payload,
-                delay=RECHECK_AFTER,
-                dedupe_key=f"webhooks.recheck:{endpoint_id}",
-            )
+    while True:
+        while (step := await _attempt_head(runtime, endpoint_id)) is Next.more:
+            pass
+        if step is Next.busy or not await _head_is_due(runtime, endpoint_id):
+            return
 
 
 async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> Next:
@@ -71,8 +64,8 @@ async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> Next:
             .where(WebhookEndpoint.id == endpoint_id)
             .with_for_update(key_share=True, skip_locked=True)
         )
-        if endpoint is None:
-            return Next.busy if await _exists(session, endpoint_id) else Next.done
+        if endpoint is None:  # held by another job, or deleted: either way, nothing to do
+            return Next.busy
         if not endpoint.enabled:
             return Next.done
         delivery = await _head(session, endpoint_id)
@@ -97,11 +90,21 @@ async def _attempt_head(runtime: Runtime, endpoint_id: uuid.UUID) -> Next:
         return after
 
 
-async def _exists(session: AsyncSession, endpoint_id: uuid.UUID) -> bool:
-    found = await session.scalar(
-        select(WebhookEndpoint.id).where(WebhookEndpoint.id == endpoint_id)
-    )
-    return found is not None
+async def _head_is_due(runtime: Runtime, endpoint_id: uuid.UUID) -> bool:
+    """Looked at after letting go of the endpoint, without its lock (see the module's text)."""
+    async with transaction(runtime.sessions) as session:
+        head_due_at = await session.scalar(
+            select(WebhookDelivery.next_attempt_at)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.status == DeliveryStatus.pending,
+                WebhookEndpoint.enabled.is_(True),
+            )
+            .order_by(WebhookDelivery.id)
+            .limit(1)
+        )
+    return head_due_at is not None and head_due_at <= runtime.clock.now()
 
 
 async def _head(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookDelivery | None:

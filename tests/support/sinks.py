@@ -126,6 +126,9 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     respond: Callable[[Received], int] = lambda _: 200
     url: str = ""
+    # When given, each arrival is counted in `arriving`, then held until the gate opens.
+    gate: asyncio.Event | None = None
+    arriving: int = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -137,6 +140,9 @@ class WebhookReceiver:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.arriving += 1
+        if self.gate is not None:
+            await self.gate.wait()
         arrival = Received(headers, body, self._verify(body, headers), 0)
         arrival.status = self.respond(arrival)
         self.received.append(arrival)

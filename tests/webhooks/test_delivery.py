@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.config import Environment
 from app.db import transaction
@@ -175,6 +175,52 @@ async def test_an_endpoint_receives_its_messages_in_creation_order(
         assert all(r.verified for r in receiver.received)
         assert created[0]["attempts"] == head_attempts
         assert [d["attempts"] for d in created[1:]] == [1, 1, 1, 1]
+
+
+async def delivery_jobs(runtime: Runtime, endpoint_id: str) -> list[str]:
+    """Statuses of the endpoint's delivery jobs still in the queue (queued or picked)."""
+    async with transaction(runtime.sessions) as session:
+        rows = await session.execute(
+            text(
+                "SELECT status::text FROM pgqueuer WHERE entrypoint = 'webhooks.deliver'"
+                " AND convert_from(payload, 'UTF8') LIKE :endpoint"
+            ),
+            {"endpoint": f"%{endpoint_id}%"},
+        )
+        return [row[0] for row in rows]
+
+
+async def test_jobs_finding_the_endpoint_busy_leave_and_the_holder_delivers_their_messages(
+    api: ApiClient, runtime: Runtime
+) -> None:
+    """While one job holds the endpoint (its receiver answers slowly), the jobs of the messages
+    created meanwhile leave at once, queueing nothing; the holder, once it lets go, looks again
+    and delivers them, in order, each once."""
+    async with registered_receiver(api) as (receiver, endpoint):
+        receiver.gate = asyncio.Event()
+        try:
+            first = await send_test(api, endpoint["id"])
+            await receiver.wait_until(lambda r: r.arriving == 1, within=10)
+            later = [await send_test(api, endpoint["id"]) for _ in range(2)]
+            # Their jobs ran and left: only the holder's job is still in the queue.
+            await eventually(
+                lambda: delivery_jobs(runtime, endpoint["id"]),
+                lambda statuses: statuses == ["picked"],
+                what=lambda statuses: f"jobs in the queue: {statuses}",
+            )
+            assert receiver.arriving == 1
+        finally:
+            receiver.gate.set()  # a held request would keep the receiver from stopping
+
+        await receiver.wait_until(lambda r: len(r.accepted()) == 3, within=10)
+        expected = [first["message_id"], *(m["message_id"] for m in later)]
+        assert message_ids(receiver.received) == expected
+        assert all(r.verified for r in receiver.received)
+        await eventually(
+            lambda: delivery_jobs(runtime, endpoint["id"]),
+            lambda statuses: statuses == [],
+            what=lambda statuses: f"jobs left behind: {statuses}",
+        )
 
 
 async def test_an_exhausted_schedule_fails_the_message_and_a_manual_retry_resends_it(
