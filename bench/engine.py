@@ -212,15 +212,16 @@ def postgres(root: Path) -> Iterator[str]:
 
 
 def cachet_serve(
-    root: Path, database_url: str, smtp_port: int
+    root: Path, database_url: str, smtp_port: int, *, split: bool
 ) -> contextlib.AbstractContextManager[RunningService]:
-    """`cachet serve` as bench/service.py starts it, but on our database and SMTP sink."""
+    """`cachet serve` as bench/service.py starts it, but on our database and SMTP sink; with
+    `split`, one API process and one `cachet worker` process (P7's setting)."""
     env = {
         "CACHET_DATABASE_URL": database_url,
         "CACHET_SMTP_HOST": "127.0.0.1",
         "CACHET_SMTP_PORT": str(smtp_port),
     }
-    return running_service(root=root, env=env)
+    return running_service(root=root, env=env, worker_process=split)
 
 
 def log_problems(path: Path) -> list[str]:
@@ -245,13 +246,17 @@ class CpuMeter:
     """CPU seconds spent by the service, PostgreSQL, the bench and the whole machine: the
     machine is shared, and what the others took explains a noisy run."""
 
-    def __init__(self, service_pid: int, postmaster_pid: int) -> None:
-        self.pids = {"service": service_pid, "postgres": postmaster_pid}
+    def __init__(self, service_pids: list[int], postmaster_pid: int) -> None:
+        self.service_pids = service_pids  # the API process, and the worker when separate
+        self.postmaster_pid = postmaster_pid
         self.start = self._now()
         self.spent: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        now = {name: tree_cpu(pid) for name, pid in self.pids.items()}
+        now = {
+            "service": sum(tree_cpu(pid) for pid in self.service_pids),
+            "postgres": tree_cpu(self.postmaster_pid),
+        }
         bench = psutil.Process().cpu_times()  # itself only: the service is its child
         now["bench"] = bench.user + bench.system
         machine = psutil.cpu_times()  # Linux: guest time is already inside user
@@ -447,6 +452,7 @@ class Plan:
     envelopes: int
     rate: float  # sends per second
     webhooks: bool  # register the receiver as an endpoint (else no delivery jobs at all)
+    split: bool = True  # one API process and one worker process (else jobs in the API's)
 
     @property
     def expected_webhooks(self) -> int:
@@ -503,7 +509,7 @@ async def measure_cachet(
         drafts_seconds = time.perf_counter() - start
         before = await job_counts(database_url)
         await reset_statement_stats(database_url)
-        with RssSampler(service.pid) as rss, CpuMeter(service.pid, pg_pid) as cpu:
+        with RssSampler(service.pid) as rss, CpuMeter(service.pids, pg_pid) as cpu:
             drive = await drive_envelopes(client, api, sink, drafts, plan.rate)
             expected = plan.expected_webhooks
             await wait_for(lambda: webhooks.received >= expected, f"{expected} webhooks")
@@ -640,6 +646,7 @@ def report(result: Result, floors: list[float], problems: list[str]) -> None:
         f"{result.drafts_seconds:.1f} s; sends paced at {result.plan.rate:g}/s "
         f"(achieved {result.send_rate:.1f}/s); webhooks "
         + ("on" if result.plan.webhooks else "off (--no-webhooks)")
+        + ("; one API process, one worker process" if result.plan.split else "; one process")
     )
     for label, value, note in report_rows(result, floors):
         print(f"  {label:<42} {value:<18} {note}".rstrip())
@@ -694,7 +701,7 @@ def run(root: Path, plan: Plan, floor_jobs: int) -> tuple[Result, list[float]]:
         floor_url = asyncio.run(prepare_floor_database(database_url))
         floors = asyncio.run(floor_rounds(floor_url, floor_jobs, FLOOR_ROUNDS))
         pg_pid = postmaster_pid(root / "postgres")
-        with cachet_serve(root, database_url, smtp_port) as service:
+        with cachet_serve(root, database_url, smtp_port, split=plan.split) as service:
             result = asyncio.run(measure_cachet(service, sink, database_url, pg_pid, plan))
         floors += asyncio.run(floor_rounds(floor_url, floor_jobs, FLOOR_ROUNDS))
     return result, floors
@@ -709,14 +716,23 @@ def main() -> None:
         "--statements", type=int, default=0, metavar="N", help="print the N busiest statements"
     )
     parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="jobs inside the API process (the development default) instead of a worker process",
+    )
+    parser.add_argument(
         "--no-webhooks", action="store_true", help="no endpoint: emails only (to isolate them)"
     )
     args = parser.parse_args()
-    plan = Plan(args.envelopes, args.rate, webhooks=not args.no_webhooks)
+    plan = Plan(
+        args.envelopes, args.rate, webhooks=not args.no_webhooks, split=not args.one_process
+    )
     root = Path(tempfile.mkdtemp(prefix="cachet-engine-", dir="/tmp"))
     try:
         result, floors = run(root, plan, args.floor_jobs)
         problems = log_problems(root / "serve.log")
+        if plan.split:
+            problems += log_problems(root / "worker.log")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report(result, floors, problems)

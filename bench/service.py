@@ -25,6 +25,11 @@ class RunningService:
     url: str
     api_key: str
     pid: int
+    worker_pid: int | None = None  # `cachet worker`, when the API process runs no jobs
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid] if self.worker_pid is None else [self.pid, self.worker_pid]
 
 
 def free_port() -> int:
@@ -40,10 +45,12 @@ def running_service(
     *,
     root: Path | None = None,
     env: Mapping[str, str] | None = None,
+    worker_process: bool = False,
 ) -> Iterator[RunningService]:
     """`cachet serve` on a free port with its own data dir (embedded PostgreSQL unless `env`
     names a database). Under `root` (data/ and serve.log) when given, which the caller owns;
-    otherwise in a temporary directory removed afterwards."""
+    otherwise in a temporary directory removed afterwards. With `worker_process`, the API
+    process runs no jobs and one `cachet worker` (worker.log) runs them all."""
     owned = root is None
     base = Path(tempfile.mkdtemp(prefix="cachet-bench-", dir="/tmp")) if root is None else root
     data_dir, port = base / "data", free_port()
@@ -56,6 +63,8 @@ def running_service(
     }
     full_env.pop("CACHET_DATABASE_URL", None)
     full_env.update(env or {})
+    if worker_process:
+        full_env["CACHET_RUN_JOBS"] = "false"
     url = f"http://127.0.0.1:{port}"
     try:
         with (base / "serve.log").open("wb") as log:
@@ -68,13 +77,39 @@ def running_service(
             try:
                 wait_ready(url, process)
                 key = (data_dir / "dev-api-key").read_text().strip()
-                yield RunningService(url=url, api_key=key, pid=process.pid)
+                with _worker(base, full_env, worker_process) as worker_pid:
+                    yield RunningService(
+                        url=url, api_key=key, pid=process.pid, worker_pid=worker_pid
+                    )
             finally:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=60)
     finally:
         if owned:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _worker(base: Path, env: dict[str, str], wanted: bool) -> Iterator[int | None]:
+    """`cachet worker` beside the API process (started once the API has migrated)."""
+    if not wanted:
+        yield None
+        return
+    with (base / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env={**env, "CACHET_RUN_JOBS": "true"},
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            time.sleep(1.0)  # its QueueManager listening before the first job arrives
+            if process.poll() is not None:
+                raise RuntimeError("cachet worker exited at start; see worker.log")
+            yield process.pid
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
 
 
 def _profiler() -> list[str]:

@@ -64,7 +64,7 @@ async def append_event(
     data: dict[str, Any] | None = None,
 ) -> Event:
     """Appends the next event of the envelope's chain, keyed, and moves the chain's anchor on
-    in the same flush."""
+    in the same flush (the session's next; queries for events flush first)."""
     chain = await session.get(EvidenceChain, envelope_id)
     chained = ChainedEvent(
         envelope_id=str(envelope_id),
@@ -97,7 +97,7 @@ async def append_event(
         chain = EvidenceChain(envelope_id=envelope_id, tenant_id=tenant_id)
         session.add(chain)
     _move_anchor(chain, chained.sequence, hash, secrets)
-    await session.flush()
+    # Not flushed: a step's events (and their webhook deliveries) go in one flush, in order.
     return event
 
 
@@ -107,6 +107,7 @@ def _move_anchor(chain: EvidenceChain, length: int, head: str, secrets: SecretBo
 
 
 async def envelope_events(session: AsyncSession, envelope_id: uuid.UUID) -> Sequence[Event]:
+    await session.flush()  # events of this transaction included (the session does not autoflush)
     query = select(Event).where(Event.envelope_id == envelope_id).order_by(Event.sequence)
     return (await session.scalars(query)).all()
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import SessionTransaction
 
 from app.crypto import SecretBox
 from app.errors import Conflict, NotFound
@@ -37,35 +40,67 @@ def _payload(type: str, timestamp: datetime, data: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+@dataclass
+class _FanOut:
+    """What one transaction's fan-outs share: the tenant's endpoints, read once, and the
+    endpoints already woken (one job drains every delivery this transaction commits)."""
+
+    endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = field(default_factory=dict)
+    woken: set[uuid.UUID] = field(default_factory=set)
+
+
+_fan_outs: weakref.WeakKeyDictionary[SessionTransaction, _FanOut] = weakref.WeakKeyDictionary()
+
+
+def _fan_out_state(session: AsyncSession) -> _FanOut:
+    transaction = session.sync_session.get_transaction()
+    assert transaction is not None, "events are fanned out inside a transaction"
+    return _fan_outs.setdefault(transaction, _FanOut())
+
+
+async def _enabled_endpoints(
+    session: AsyncSession, state: _FanOut, tenant_id: uuid.UUID
+) -> list[WebhookEndpoint]:
+    if tenant_id not in state.endpoints:
+        found = await session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
+            )
+        )
+        state.endpoints[tenant_id] = list(found)
+    return state.endpoints[tenant_id]
+
+
 async def fan_out(session: AsyncSession, event: Event, *, now: datetime) -> None:
-    """One delivery per subscribed endpoint, written and enqueued with the event itself."""
+    """One delivery per subscribed endpoint, written and enqueued with the event itself.
+
+    Nothing is flushed here: the event and its deliveries go in the transaction's next flush
+    (at the latest, its commit), batched with the other events of the same step."""
     if event.type not in WEBHOOK_EVENTS:
         return
-    endpoints = await session.scalars(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.tenant_id == event.tenant_id, WebhookEndpoint.enabled.is_(True)
-        )
-    )
+    state = _fan_out_state(session)
     body = event_payload(event)
-    for endpoint in endpoints:
+    for endpoint in await _enabled_endpoints(session, state, event.tenant_id):
         if endpoint.event_types and event.type not in endpoint.event_types:
             continue
-        await _queue_delivery(session, endpoint, event.type, body, now=now, event_id=event.id)
+        session.add(_delivery(endpoint, event.type, body, now=now, event=event))
+        if endpoint.id not in state.woken:
+            state.woken.add(endpoint.id)
+            await wake_endpoint(session, endpoint.id)
 
 
-async def _queue_delivery(
-    session: AsyncSession,
+def _delivery(
     endpoint: WebhookEndpoint,
     event_type: str,
     body: bytes,
     *,
     now: datetime,
-    event_id: int | None = None,
+    event: Event | None = None,
 ) -> WebhookDelivery:
-    delivery = WebhookDelivery(
+    return WebhookDelivery(
         tenant_id=endpoint.tenant_id,
         endpoint_id=endpoint.id,
-        event_id=event_id,
+        event=event,
         message_id=new_message_id(),
         event_type=event_type,
         body=body,
@@ -73,6 +108,12 @@ async def _queue_delivery(
         attempts=0,
         next_attempt_at=now,
     )
+
+
+async def _queue_delivery(
+    session: AsyncSession, endpoint: WebhookEndpoint, event_type: str, body: bytes, *, now: datetime
+) -> WebhookDelivery:
+    delivery = _delivery(endpoint, event_type, body, now=now)
     session.add(delivery)
     await session.flush()
     await wake_endpoint(session, endpoint.id)
