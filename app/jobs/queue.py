@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import timedelta
+from enum import IntEnum
 from typing import Any
 
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.queries import Queries
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Priority(IntEnum):
+    """Which jobs a busy worker takes first (higher first, then oldest first): under a burst,
+    what a person is waiting for goes before what only machines are waiting for. Webhook
+    deliveries and sealing wait while the burst lasts; none is dropped."""
+
+    person_waiting = 20  # an SMS code on the screen, a signature being applied
+    person_told = 10  # an email: an invitation, a reminder, a completion
+    background = 0  # webhooks, sealing, sweeps
 
 
 async def enqueue(
@@ -19,6 +30,7 @@ async def enqueue(
     *,
     delay: timedelta | None = None,
     dedupe_key: str | None = None,
+    priority: Priority = Priority.background,
 ) -> None:
     """Writes the job through the session's own connection, so it commits or rolls back with it.
 
@@ -34,10 +46,15 @@ async def enqueue(
     queries = Queries(AsyncpgDriver(driver_connection))
     body = json.dumps(dict(payload), separators=(",", ":")).encode()
     if dedupe_key is None:
-        await queries.enqueue(entrypoint, body, execute_after=delay)
+        await queries.enqueue(entrypoint, body, priority=int(priority), execute_after=delay)
     else:
         await queries.enqueue(
-            entrypoint, body, execute_after=delay, dedupe_key=dedupe_key, on_conflict="skip"
+            entrypoint,
+            body,
+            priority=int(priority),
+            execute_after=delay,
+            dedupe_key=dedupe_key,
+            on_conflict="skip",
         )
 
 

@@ -21,7 +21,7 @@ from app.envelopes.models import Envelope, Recipient
 from app.envelopes.people import recipient_email
 from app.errors import ProviderFailed, ProviderUnavailable
 from app.evidence.service import Actor
-from app.jobs.queue import enqueue
+from app.jobs.queue import Priority, enqueue
 from app.jobs.worker import TryLater
 from app.observability.metrics import provider_call
 from app.providers.identity import (
@@ -149,7 +149,10 @@ async def queue_refresh(runtime: Runtime, provider: str, session_ids: list[str])
     async with transaction(runtime.sessions) as session:
         for session_id in session_ids:
             await enqueue(
-                session, REFRESH_IDENTITY, {"provider": provider, "session_id": session_id}
+                session,
+                REFRESH_IDENTITY,
+                {"provider": provider, "session_id": session_id},
+                priority=Priority.person_waiting,  # back from the provider, on the page
             )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.crypto import SecretBox
 from app.envelopes.models import Envelope, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_email, sender_name
-from app.jobs.queue import enqueue
+from app.jobs.queue import Priority, enqueue
 from app.notifications.content import (
     DocumentLine,
     EmailContext,
@@ -113,5 +113,5 @@ async def queue_email(
         payload["reason"] = reason
     if actor_name is not None:
         payload["actor_name"] = actor_name
-    await enqueue(session, SEND_EMAIL, payload)
+    await enqueue(session, SEND_EMAIL, payload, priority=Priority.person_told)
     return notification

@@ -30,7 +30,7 @@ from app.errors import (
     ValidationFailed,
 )
 from app.evidence.schemas import EventType
-from app.jobs.queue import enqueue
+from app.jobs.queue import Priority, enqueue
 from app.workflow.models import OtpCode, OtpState
 from app.workflow.otp_rules import CodeState, OtpPolicy, Verdict, judge, phone_hint, send_wait
 
@@ -81,7 +81,12 @@ async def request_code(
     session.add(row)
     await session.flush()
     sealed = step.secrets.encrypt(code)  # the job's payload never holds it in clear
-    await enqueue(session, SEND_CODE, {"code_id": str(row.id), "sealed_code": sealed})
+    await enqueue(
+        session,
+        SEND_CODE,
+        {"code_id": str(row.id), "sealed_code": sealed},
+        priority=Priority.person_waiting,
+    )
     return CodeRequested(
         row.id,
         row.expires_at,

@@ -41,7 +41,7 @@ from app.envelopes.states import (
 from app.errors import Conflict, FieldError, TooManyRequests, ValidationFailed
 from app.evidence.schemas import EventType
 from app.evidence.service import SYSTEM
-from app.jobs.queue import enqueue
+from app.jobs.queue import Priority, enqueue
 from app.notifications.content import EmailKind
 from app.runtime import Runtime
 from app.storage.blobs import BlobStore, store_bytes
@@ -349,7 +349,12 @@ async def _request_signature(
         method=request.method,
         signature_image_sha256=image_sha256,
     )
-    await enqueue(session, APPLY_SIGNATURE, {"request_id": str(request.id)})
+    await enqueue(
+        session,
+        APPLY_SIGNATURE,
+        {"request_id": str(request.id)},
+        priority=Priority.person_waiting,
+    )
     return request
 
 

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import transaction
-from app.jobs.queue import enqueue
+from app.jobs.queue import Priority, enqueue
 from app.jobs.worker import JobSpec, Worker
 from app.runtime import Runtime
 from tests.support.cli import cachet_env, run_cachet
@@ -109,6 +109,36 @@ async def test_a_rolled_back_transaction_takes_its_job_with_it(
         assert payloads.count(body_of(rolled_back)) == 0, "the rolled-back job was committed"
     finally:
         await delete_jobs(runtime, entrypoint)
+
+
+async def test_a_busy_worker_takes_what_a_person_waits_for_first(runtime: Runtime) -> None:
+    """Jobs queued together run by priority (what a person waits for, then emails, then the
+    background), oldest first within a priority: a burst of webhooks cannot hold an SMS code."""
+    started: list[str] = []
+
+    async def note(_: Runtime, payload: dict[str, Any]) -> None:
+        started.append(payload["name"])
+
+    entrypoints = ("test.prio.hooks", "test.prio.mail", "test.prio.code")
+    queued = [
+        ("test.prio.hooks", "hook-1", Priority.background),
+        ("test.prio.mail", "mail-1", Priority.person_told),
+        ("test.prio.hooks", "hook-2", Priority.background),
+        ("test.prio.code", "code-1", Priority.person_waiting),
+        ("test.prio.mail", "mail-2", Priority.person_told),
+    ]
+    async with transaction(runtime.sessions) as session:
+        for entrypoint, name, priority in queued:
+            await enqueue(session, entrypoint, {"name": name}, priority=priority)
+    one_at_a_time = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update={"worker_concurrency": 1})
+    )
+    try:
+        async with running(one_at_a_time, [JobSpec(name, note) for name in entrypoints]):
+            await wait_until(lambda: len(started) == len(queued), what="all five jobs")
+        assert started == ["code-1", "mail-1", "mail-2", "hook-1", "hook-2"]
+    finally:
+        await delete_jobs(runtime, *entrypoints)
 
 
 # --- 2. two workers share a backlog without running any job twice ------------------------------
