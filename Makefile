@@ -43,6 +43,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench.upload
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.signing
+	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.reads
 	$(BIN)/python -m bench.table
 

@@ -221,7 +221,7 @@ def cachet_serve(
         "CACHET_SMTP_HOST": "127.0.0.1",
         "CACHET_SMTP_PORT": str(smtp_port),
     }
-    return running_service(root=root, env=env, worker_process=split)
+    return running_service(root=root, env=env, workers=1 if split else 0)
 
 
 def log_problems(path: Path) -> list[str]:
@@ -732,7 +732,7 @@ def main() -> None:
         result, floors = run(root, plan, args.floor_jobs)
         problems = log_problems(root / "serve.log")
         if plan.split:
-            problems += log_problems(root / "worker.log")
+            problems += log_problems(root / "worker-1.log")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     report(result, floors, problems)

@@ -25,11 +25,11 @@ class RunningService:
     url: str
     api_key: str
     pid: int
-    worker_pid: int | None = None  # `cachet worker`, when the API process runs no jobs
+    worker_pids: tuple[int, ...] = ()  # `cachet worker` processes, when the API runs no jobs
 
     @property
     def pids(self) -> list[int]:
-        return [self.pid] if self.worker_pid is None else [self.pid, self.worker_pid]
+        return [self.pid, *self.worker_pids]
 
 
 def free_port() -> int:
@@ -45,12 +45,12 @@ def running_service(
     *,
     root: Path | None = None,
     env: Mapping[str, str] | None = None,
-    worker_process: bool = False,
+    workers: int = 0,
 ) -> Iterator[RunningService]:
     """`cachet serve` on a free port with its own data dir (embedded PostgreSQL unless `env`
     names a database). Under `root` (data/ and serve.log) when given, which the caller owns;
-    otherwise in a temporary directory removed afterwards. With `worker_process`, the API
-    process runs no jobs and one `cachet worker` (worker.log) runs them all."""
+    otherwise in a temporary directory removed afterwards. With `workers`, the API process runs
+    no jobs and that many `cachet worker` processes (worker-N.log) run them."""
     owned = root is None
     base = Path(tempfile.mkdtemp(prefix="cachet-bench-", dir="/tmp")) if root is None else root
     data_dir, port = base / "data", free_port()
@@ -63,7 +63,7 @@ def running_service(
     }
     full_env.pop("CACHET_DATABASE_URL", None)
     full_env.update(env or {})
-    if worker_process:
+    if workers:
         full_env["CACHET_RUN_JOBS"] = "false"
     url = f"http://127.0.0.1:{port}"
     try:
@@ -77,10 +77,12 @@ def running_service(
             try:
                 wait_ready(url, process)
                 key = (data_dir / "dev-api-key").read_text().strip()
-                with _worker(base, full_env, worker_process) as worker_pid:
-                    yield RunningService(
-                        url=url, api_key=key, pid=process.pid, worker_pid=worker_pid
+                with contextlib.ExitStack() as stack:
+                    worker_pids = tuple(
+                        stack.enter_context(_worker(base / f"worker-{n}.log", full_env))
+                        for n in range(1, workers + 1)
                     )
+                    yield RunningService(url, key, process.pid, worker_pids)
             finally:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=60)
@@ -90,12 +92,9 @@ def running_service(
 
 
 @contextlib.contextmanager
-def _worker(base: Path, env: dict[str, str], wanted: bool) -> Iterator[int | None]:
+def _worker(log_path: Path, env: dict[str, str]) -> Iterator[int]:
     """`cachet worker` beside the API process (started once the API has migrated)."""
-    if not wanted:
-        yield None
-        return
-    with (base / "worker.log").open("wb") as log:
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
             env={**env, "CACHET_RUN_JOBS": "true"},
@@ -103,7 +102,7 @@ def _worker(base: Path, env: dict[str, str], wanted: bool) -> Iterator[int | Non
             stderr=log,
         )
         try:
-            _wait_for_line(base / "worker.log", "cachet worker: running", process)
+            _wait_for_line(log_path, "cachet worker: running", process)
             yield process.pid
         finally:
             process.send_signal(signal.SIGINT)
