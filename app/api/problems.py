@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.request_id import current_request_id
@@ -141,7 +142,29 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
+def lost_database(exc: Exception) -> bool:
+    """A connection that broke under the request (PostgreSQL restarted or failed over; the pool
+    does not ping before each use) or that could not be made."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | ConnectionError)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if lost_database(exc):
+        log.warning("database connection lost: %s", type(exc).__name__)
+        return problem_response(
+            503,
+            "database_unavailable",
+            "Database unavailable",
+            "The database connection was lost before the request completed; retry it (with "
+            "the same Idempotency-Key, if it had one).",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            retry_after_seconds=DATABASE_RETRY_AFTER_SECONDS,
+        )
     log.exception("unhandled error", exc_info=exc)
     return problem_response(
         500, "internal_error", "Internal error", "Something went wrong on our side."
