@@ -79,7 +79,7 @@ async def _prepare(
         notification = await session.get(Notification, notification_id)
         if notification is None or notification.status is not NotificationStatus.pending:
             return None
-        envelope = await load_envelope(session, notification.envelope_id, lock=False)
+        envelope = await load_envelope(session, notification.envelope_id, lock=False, stamps=False)
         recipient = next(
             (r for r in envelope.recipients if r.id == notification.recipient_id), None
         )
@@ -324,7 +324,8 @@ async def seal_evidence_job(runtime: Runtime, payload: dict[str, Any]) -> None:
     not answer is waited for."""
     try:
         async with transaction(runtime.sessions) as session:
-            envelope = await load_envelope(session, uuid.UUID(payload["envelope_id"]), lock=True)
+            envelope_id = uuid.UUID(payload["envelope_id"])
+            envelope = await load_envelope(session, envelope_id, lock=True, stamps=False)
             if envelope.status is not EnvelopeStatus.completed or envelope.evidence_sha256:
                 return
             await seal_evidence(runtime, session, envelope, step_at(runtime))
