@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.errors import NotFound, Unauthenticated
 from app.tenants.keys import display_prefix, generate_api_key, hash_api_key
@@ -50,10 +50,15 @@ async def find_tenant(session: AsyncSession, *, id_or_name: str) -> Tenant:
     return tenant
 
 
-async def authenticate(session: AsyncSession, *, api_key: str) -> Principal:
-    found = await session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None))
-    )
+async def authenticate(db: AsyncSession | AsyncConnection, *, api_key: str) -> Principal:
+    """One statement: on an autocommit connection (what each request does), no transaction."""
+    found = (
+        await db.execute(
+            select(ApiKey.tenant_id, ApiKey.id).where(
+                ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
     if found is None:
         raise Unauthenticated("invalid_api_key", "The API key is unknown or revoked.")
     return Principal(tenant_id=found.tenant_id, api_key_id=found.id)
