@@ -1,0 +1,60 @@
+// After Send: the envelope's progress, live from its event log (polled), and each recipient's
+// status. Polling stops when the screen is left or the envelope has ended.
+import { call, getEnvelope } from "../api.js";
+import { h, personName } from "../dom.js";
+import { t } from "../i18n.js";
+
+const POLL_MILLISECONDS = 2000;
+const ENDED = new Set(["completed", "declined", "canceled", "expired", "failed"]);
+
+export function render(app) {
+  const status = h("p", { id: "envelope-status", "aria-live": "polite" });
+  const people = h("ol", { class: "recipients progress", id: "progress-recipients" });
+  const timeline = h("ol", { class: "timeline", id: "timeline", "aria-live": "polite" });
+  const shown = new Set();
+  let timer = null;
+  const poll = async () => {
+    try {
+      const { data } = await call("GET", "/v1/envelopes/{envelope_id}/events", { params: { envelope_id: app.envelope.id } });
+      const fresh = data.filter((event) => !shown.has(event.sequence));
+      if (fresh.length || !shown.size) app.envelope = await getEnvelope(app.envelope.id);
+      for (const event of fresh) {
+        shown.add(event.sequence);
+        timeline.append(eventLine(app.envelope, event));
+      }
+      showState(app.envelope, status, people);
+    } catch (error) {
+      app.report(error);
+    }
+    if (!ENDED.has(app.envelope.status)) timer = setTimeout(poll, POLL_MILLISECONDS);
+  };
+  poll();
+  app.onLeave(() => clearTimeout(timer));
+  return h("section", { class: "card" },
+    h("h1", { tabindex: "-1" }, t("progress.heading", { name: app.envelope.name || t("progress.unnamed") })),
+    status,
+    people,
+    h("h2", {}, t("progress.events")),
+    timeline,
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "primary", onclick: () => {
+        app.setEnvelope(null);
+        app.go("documents");
+      } }, t("progress.new"))));
+}
+
+function showState(envelope, status, people) {
+  status.textContent = t(`status.${envelope.status}`);
+  status.dataset.status = envelope.status;
+  people.replaceChildren(...envelope.recipients.map((recipient) => h("li", { dataset: { status: recipient.status } },
+    h("span", { class: "grow" }, personName(recipient) || recipient.email, " ", h("small", {}, recipient.email)),
+    h("span", { class: `pill ${recipient.status}` }, t(`recipientStatus.${recipient.status}`)))));
+}
+
+function eventLine(envelope, event) {
+  const recipient = envelope.recipients.find((item) => item.id === event.data?.recipient_id);
+  const when = new Date(event.occurred_at).toLocaleString(document.documentElement.lang);
+  const label = t(`event.${event.type}`, { who: recipient ? personName(recipient) || recipient.email : "" });
+  return h("li", { dataset: { type: event.type } },
+    h("time", { datetime: event.occurred_at }, when), " ", label === `event.${event.type}` ? event.type : label);
+}
