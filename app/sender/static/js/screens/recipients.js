@@ -55,8 +55,10 @@ function toggle(app, name, label) {
           app.envelope = await patchEnvelope(app.envelope.id, { [name]: event.target.checked });
         } catch (error) {
           app.report(error);
+          event.target.checked = app.envelope[name];
         }
-        app.render();
+        // Only "add me" changes the list; other ticks leave the screen as it is.
+        if (name === "sender_signs_first") app.render();
       },
     }),
     h("label", { for: id }, label));

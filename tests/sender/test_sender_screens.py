@@ -1,0 +1,270 @@
+"""The seed's sender screens in a real browser, checked through the API they drive: a
+two-document signature envelope with two signers and their stamps, an approval envelope, a
+refusal in words, the phone's width; every request the page makes is a documented operation."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.async_api import Browser, Locator, Page, expect
+
+from tests.sender.conftest import BrowserTab, open_tab
+from tests.sender.contract import operation_of
+from tests.support import A4, ApiClient, make_pdf
+
+SENDER = "jim.agine@clic.fr"
+
+
+async def sign_in(page: Page, base_url: str, api_key: str, sender: str = SENDER) -> None:
+    await page.goto(f"{base_url}/app/")
+    await page.get_by_label("Clé d'API").fill(api_key)
+    await page.get_by_label("Votre adresse e-mail ou identifiant").fill(sender)
+    await page.get_by_label("Prénom", exact=True).fill("Jim")
+    await page.get_by_label("Nom", exact=True).fill("Agine")
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_role("heading", name="Créer un flux de travail")).to_be_visible()
+
+
+async def choose_kind(page: Page, title: str) -> None:
+    await page.get_by_role("radio", name=re.compile(f"^{title}")).check()
+    await expect(page.locator("#dropzone")).to_be_visible()
+
+
+async def pick_files(page: Page, *files: tuple[str, str, bytes]) -> None:
+    """Through the file picker, as "+ Ajouter des fichiers" opens it."""
+    await page.set_input_files(
+        "#file-picker",
+        files=[{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files],
+    )
+
+
+async def drop_file(page: Page, name: str, kind: str, data: bytes) -> None:
+    """A file dropped on the drop zone, as from the desktop: a real DataTransfer holding it."""
+    transfer = await page.evaluate_handle(
+        """([name, kind, bytes]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: kind }));
+            return transfer;
+        }""",
+        [name, kind, list(data)],
+    )
+    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+async def add_recipient(page: Page, who: str) -> None:
+    await page.get_by_label("Adresse e-mail du destinataire").fill(who)
+    await page.get_by_role("button", name="Ajouter", exact=True).click()
+
+
+async def drag(page: Page, source: Locator, to_x: float, to_y: float) -> None:
+    """Press on the source's centre, move in steps, release at (to_x, to_y): pointer events."""
+    box = await source.bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(to_x, to_y, steps=8)
+    await page.mouse.up()
+
+
+async def drop_stamp(page: Page, signer_id: str, at: tuple[float, float]) -> None:
+    """Drags the signer's stamp from the palette to `at`, fractions of page 1's width and
+    height; waits until the page shows it placed."""
+    sheet = page.locator('.page[data-page="1"]')
+    box = await sheet.bounding_box()
+    assert box is not None
+    source = page.locator(f'.palette .stamp[data-recipient-id="{signer_id}"]')
+    await drag(page, source, box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1])
+    await expect(sheet.locator(f'.stamp.placed[data-recipient-id="{signer_id}"]')).to_be_visible()
+
+
+def expected_stamp(at: tuple[float, float]) -> tuple[float, float]:
+    """Where a 180 x 60 pt stamp grabbed by its centre lands on A4, in points from the top-left."""
+    return A4[0] * at[0] - 90, A4[1] * at[1] - 30
+
+
+def assert_only_documented_calls(tab: BrowserTab, base_url: str) -> None:
+    """Every request went to this service: the page's own files under /app/, and operations
+    the OpenAPI document describes (method and path template). No other origin, no /dev."""
+    for method, url in tab.requests:
+        assert url.startswith(base_url + "/"), f"a request left the service: {method} {url}"
+        path = urlsplit(url).path
+        if path.startswith("/app/"):
+            continue
+        assert path.startswith("/v1/"), f"not a /v1 call: {method} {url}"
+        assert operation_of(method, url), f"not in openapi.json: {method} {path}"
+    assert not tab.errors, tab.errors
+
+
+async def test_a_signature_envelope_with_two_documents_two_signers_and_their_stamps(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(2)))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await drop_file(page, "annexe.pdf", "application/pdf", make_pdf(1))
+    await expect(page.locator("ul.documents li")).to_have_count(2)
+    await expect(page.locator("#budget-words")).to_have_text(re.compile(r"^[\d.]+ Mo / 15 Mo$"))
+    await tab.screenshot("1-documents")
+    await page.get_by_role("button", name="Suivant").click()
+
+    await expect(page.get_by_text("Crédits disponibles : 0")).to_have_count(2)
+    await page.get_by_role("radio", name=re.compile("^Signature manuscrite numérisée")).check()
+    await tab.screenshot("2-level")
+    await page.get_by_role("button", name="Suivant").click()
+
+    await page.get_by_label("Nommez votre flux").fill("Facturation")
+    await page.get_by_label("Ajouter un commentaire").fill("Merci de signer")
+    await add_recipient(page, "ana@example.com")
+    await expect(page.locator("#recipients li")).to_have_count(1)
+    await add_recipient(page, "bob@example.com")
+    await expect(page.locator("#recipients li")).to_have_count(2)
+    await page.get_by_label("Prénom (ana@example.com)", exact=True).fill("Ana")
+    await page.get_by_label("Nom (ana@example.com)", exact=True).fill("Martin")
+    await page.get_by_label("Nom (ana@example.com)", exact=True).press("Tab")
+    await page.get_by_label("Distribuer le document signé à tous les signataires").check()
+    # Bob first: his row dragged above Ana's.
+    ana_row = page.locator("#recipients li").nth(0)
+    ana_box = await ana_row.bounding_box()
+    assert ana_box is not None
+    bob_handle = page.locator("#recipients li").nth(1).locator(".handle")
+    await drag(page, bob_handle, ana_box["x"] + 40, ana_box["y"] + 4)
+    await expect(page.locator("#recipients li").nth(0)).to_contain_text("bob@example.com")
+    await page.get_by_role("button", name="Aperçu de l'email").click()
+    await expect(page.locator(".preview")).to_contain_text("bob@example.com")
+    await tab.screenshot("3-recipients")
+    await page.get_by_role("button", name="Positionner les signatures").click()
+
+    envelope = await only_draft(api)
+    bob, ana = envelope["recipients"]
+    places = {bob["id"]: (0.3, 0.8), ana["id"]: (0.7, 0.8)}
+    for document in envelope["documents"]:
+        await page.locator(f'.document-tab[data-document-id="{document["id"]}"]').click()
+        badge = page.locator(f'.document-tab[data-document-id="{document["id"]}"] .badge')
+        await expect(badge).to_have_attribute("data-stamps", "pending")
+        for signer_id, at in places.items():
+            await drop_stamp(page, signer_id, at)
+        await expect(badge).to_have_attribute("data-stamps", "complete")
+    await tab.screenshot("4-stamps")
+    await page.get_by_role("button", name="Valider").click()
+
+    await expect(page.locator("#summary li")).to_have_count(2)
+    await expect(page.locator("#summary li").nth(0)).to_contain_text("bob@example.com")
+    await tab.screenshot("5-summary")
+    await page.get_by_role("button", name="Envoyer pour signature").click()
+    await expect(page.locator("#envelope-status")).to_have_text("En cours")
+    await expect(page.locator('#timeline [data-type="envelope.sent"]')).to_be_visible()
+    await expect(page.locator('#timeline [data-type="recipient.invited"]')).to_be_visible()
+    await tab.screenshot("6-progress")
+
+    sent = await api.get_envelope(envelope["id"])
+    assert sent["status"] == "in_progress"
+    assert (sent["name"], sent["message"]) == ("Facturation", "Merci de signer")
+    assert sent["distribute_to_signers"] is True
+    assert [d["filename"] for d in sent["documents"]] == ["contrat.pdf", "annexe.pdf"]
+    people = [(r["email"], r["first_name"], r["last_name"]) for r in sent["recipients"]]
+    assert people == [("bob@example.com", None, None), ("ana@example.com", "Ana", "Martin")]
+    for document in sent["documents"]:
+        assert document["stamps"] == "complete"
+        placed = {s["recipient_id"]: s for s in document["stamp_placements"]}
+        for signer_id, at in places.items():
+            stamp = placed[signer_id]
+            x, y = expected_stamp(at)
+            assert stamp["page"] == 1 and stamp["style"] == "plain"
+            assert abs(stamp["x"] - x) < 1.5 and abs(stamp["y"] - y) < 1.5, stamp
+            assert (stamp["width"], stamp["height"]) == (180, 60)
+    assert_only_documented_calls(tab, base_url)
+
+
+async def only_draft(api: ApiClient) -> dict[str, Any]:
+    listed = await api.get("/v1/envelopes", params={"status": "draft"})
+    (draft,) = listed.json()["data"]
+    return await api.get_envelope(draft["id"])
+
+
+async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    user = {"email": "lea@example.com", "first_name": "Léa", "last_name": "Dupont"}
+    assert (await api.put(f"/v1/users/{user_id}", json=user)).status_code == 201
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Validation de documents")
+    await pick_files(page, ("budget.xlsx", "application/vnd.ms-excel", b"not a pdf, and fine"))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await page.get_by_role("button", name="Suivant").click()
+
+    await page.get_by_label("M'ajouter en tant que valideur").check()
+    await expect(page.locator("#recipients li")).to_have_count(1)
+    await page.get_by_label("Adresse e-mail du destinataire").fill(user_id)
+    await expect(page.locator("#recipient-found")).to_contain_text("Léa Dupont (lea@example.com)")
+    await page.get_by_role("button", name="Ajouter", exact=True).click()
+    await expect(page.locator("#recipients li")).to_have_count(2)
+    await page.get_by_label("Recevoir une copie du document").check()
+    await page.get_by_role("button", name="Suivant").click()
+
+    await expect(page.locator("#summary li")).to_have_count(2)
+    await page.get_by_role("button", name="Envoyer pour validation").click()
+    await expect(page.locator("#envelope-status")).to_have_text("En cours")
+    await tab.screenshot("approval-progress")
+
+    listed = (await api.get("/v1/envelopes", params={"kind": "approval"})).json()["data"]
+    sent = await api.get_envelope(listed[0]["id"])
+    assert (sent["status"], sent["kind"], sent["sender_copy"]) == ("in_progress", "approval", True)
+    assert [(r["is_sender"], r["email"], r["user_id"]) for r in sent["recipients"]] == [
+        (True, SENDER, None),
+        (False, "lea@example.com", user_id),
+    ]
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_a_refused_document_is_said_in_words(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    not_a_pdf = b"Just some notes, not a PDF.\n"
+    elsewhere = await api.envelope(kind="signature")
+    refusal = await api.upload(elsewhere["id"], not_a_pdf, filename="notes.txt")
+    assert refusal.status_code >= 400
+    detail = refusal.json()["detail"]
+
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("notes.txt", "text/plain", not_a_pdf))
+    await expect(page.get_by_role("alert")).to_have_text(f"notes.txt : {detail}")
+    await expect(page.locator("ul.documents li")).to_have_count(0)
+    await tab.screenshot("refusal")
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_the_first_screen_is_usable_on_a_375_pixel_phone(
+    browser: Browser, api: ApiClient, base_url: str, tmp_path: Any
+) -> None:
+    tab = await open_tab(browser, tmp_path, {"width": 375, "height": 740})
+    page = tab.page
+    try:
+        await page.goto(f"{base_url}/app/")
+        await expect(page.get_by_label("Clé d'API")).to_be_in_viewport()
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-sign-in")
+        await sign_in(page, base_url, api.tenant_key)
+        await choose_kind(page, "Signature de documents")
+        await expect(page.get_by_text("+ Ajouter des fichiers")).to_be_in_viewport()
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-documents")
+    finally:
+        await page.context.close()
+    assert_only_documented_calls(tab, base_url)
+
+
+async def fits_the_width(page: Page) -> bool:
+    """Nothing wider than the screen: no sideways scrolling."""
+    widths: list[int] = await page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    return widths[0] <= widths[1]
