@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, FilePayload, Locator, Page, expect
 
 from tests.sender.conftest import BrowserTab, open_tab
 from tests.sender.contract import operation_of
@@ -35,10 +35,8 @@ async def choose_kind(page: Page, title: str) -> None:
 
 async def pick_files(page: Page, *files: tuple[str, str, bytes]) -> None:
     """Through the file picker, as "+ Ajouter des fichiers" opens it."""
-    await page.set_input_files(
-        "#file-picker",
-        files=[{"name": name, "mimeType": kind, "buffer": data} for name, kind, data in files],
-    )
+    payloads = [FilePayload(name=name, mimeType=kind, buffer=data) for name, kind, data in files]
+    await page.set_input_files("#file-picker", files=payloads)
 
 
 async def drop_file(page: Page, name: str, kind: str, data: bytes) -> None:

@@ -47,7 +47,8 @@ function showState(envelope, status, people) {
   status.textContent = t(`status.${envelope.status}`);
   status.dataset.status = envelope.status;
   people.replaceChildren(...envelope.recipients.map((recipient) => h("li", { dataset: { status: recipient.status } },
-    h("span", { class: "grow" }, personName(recipient) || recipient.email, " ", h("small", {}, recipient.email)),
+    h("span", { class: "grow" }, personName(recipient) || recipient.email,
+      personName(recipient) && h("small", {}, " ", recipient.email)),
     h("span", { class: `pill ${recipient.status}` }, t(`recipientStatus.${recipient.status}`)))));
 }
 
