@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -22,7 +22,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = ViewportSize(width=1280, height=900)
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +49,8 @@ class BrowserTab:
         return path
 
 
-async def open_tab(browser: Browser, artifacts: Path, viewport: dict[str, int]) -> BrowserTab:
-    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+async def open_tab(browser: Browser, artifacts: Path, viewport: ViewportSize) -> BrowserTab:
+    context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
     tab = BrowserTab(page, artifacts)
     page.on("request", lambda request: tab.requests.append((request.method, request.url)))

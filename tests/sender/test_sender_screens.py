@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, FilePayload, Locator, Page, expect
+from playwright.async_api import Browser, FilePayload, Locator, Page, ViewportSize, expect
 
 from tests.sender.conftest import BrowserTab, open_tab
 from tests.sender.contract import operation_of
@@ -145,6 +145,9 @@ async def test_a_signature_envelope_with_two_documents_two_signers_and_their_sta
         badge = page.locator(f'.document-tab[data-document-id="{document["id"]}"] .badge')
         await expect(badge).to_have_attribute("data-stamps", "pending")
         for signer_id, at in places.items():
+            # Ana's stamp on the contract carries a text; every other one is plain.
+            with_text = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
+            await page.get_by_label("Cachet avec texte" if with_text else "Cachet simple").check()
             await drop_stamp(page, signer_id, at)
         await expect(badge).to_have_attribute("data-stamps", "complete")
     await tab.screenshot("4-stamps")
@@ -172,7 +175,11 @@ async def test_a_signature_envelope_with_two_documents_two_signers_and_their_sta
         for signer_id, at in places.items():
             stamp = placed[signer_id]
             x, y = expected_stamp(at)
-            assert stamp["page"] == 1 and stamp["style"] == "plain"
+            with_text = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
+            assert stamp["page"] == 1
+            assert (stamp["style"], stamp["text"]) == (
+                ("with_text", "Lu et approuvé") if with_text else ("plain", None)
+            )
             assert abs(stamp["x"] - x) < 1.5 and abs(stamp["y"] - y) < 1.5, stamp
             assert (stamp["width"], stamp["height"]) == (180, 60)
     assert_only_documented_calls(tab, base_url)
@@ -237,13 +244,81 @@ async def test_a_refused_document_is_said_in_words(
     await expect(page.get_by_role("alert")).to_have_text(f"notes.txt : {detail}")
     await expect(page.locator("ul.documents li")).to_have_count(0)
     await tab.screenshot("refusal")
+
+    # Over the budget: said before any byte is sent (the service would cut the upload off).
+    uploads_before = uploads(tab)
+    await pick_files(page, ("gros.pdf", "application/pdf", b"%PDF-1.7\n" + bytes(16 * 1024 * 1024)))
+    await expect(page.get_by_role("alert")).to_have_text(
+        "gros.pdf : ce fichier (16 Mo) dépasse la place restante dans l'enveloppe "
+        "(15 Mo sur 15 Mo)."
+    )
+    assert uploads(tab) == uploads_before
+    assert_only_documented_calls(tab, base_url)
+
+
+def uploads(tab: BrowserTab) -> int:
+    return sum(1 for method, url in tab.requests if method == "POST" and "/documents" in url)
+
+
+async def test_at_eidas_levels_stamps_have_no_text_and_every_blocker_is_said(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("bail.pdf", "application/pdf", make_pdf(1)))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await page.get_by_role("button", name="Suivant").click()
+    eidas_simple = re.compile(r"^Signature électronique .*eIDAS simple")
+    await page.get_by_role("radio", name=eidas_simple).check()
+    await page.get_by_role("button", name="Suivant").click()
+    await add_recipient(page, "ana@example.com")
+    await expect(page.get_by_label("Mobile (+33…) (ana@example.com)")).to_be_visible()
+    await page.get_by_role("button", name="Positionner les signatures").click()
+
+    await expect(page.get_by_text("Le cachet avec texte n'est pas disponible")).to_be_visible()
+    await expect(page.get_by_label("Cachet avec texte")).to_have_count(0)
+    # Without a pointer: the keyboard puts the stamp at the foot of page 1.
+    await page.get_by_role("button", name=re.compile("^Cachet de ana@example.com")).press("Enter")
+    await expect(page.locator(".page .stamp.placed")).to_have_count(1)
+    await expect(page.locator(".document-tab .badge")).to_have_attribute("data-stamps", "complete")
+    await page.get_by_role("button", name="Valider").click()
+
+    blockers = page.locator("#blockers li")
+    await expect(blockers).to_have_text(
+        [
+            "Pas assez de crédits à ce niveau : il en faut un par signataire.",
+            "Il manque le mobile de ana@example.com.",
+        ]
+    )
+    await expect(page.get_by_role("button", name="Envoyer pour signature")).to_be_disabled()
+    await tab.screenshot("eidas-blockers")
+    envelope = await only_draft(api)
+    (stamp,) = envelope["documents"][0]["stamp_placements"]
+    assert (stamp["page"], stamp["style"], stamp["x"]) == (1, "plain", 36)
+    assert abs(stamp["y"] - (A4[1] - 36 - 60)) < 0.1
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_english_is_one_click_away_and_stays_for_the_tab(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await page.get_by_role("button", name="English").click()
+    await expect(page.get_by_role("heading", name="Create a workflow")).to_be_visible()
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Create a workflow")).to_be_visible()
+    await page.get_by_role("button", name="Français").click()
+    await expect(page.get_by_role("heading", name="Créer un flux de travail")).to_be_visible()
     assert_only_documented_calls(tab, base_url)
 
 
 async def test_the_first_screen_is_usable_on_a_375_pixel_phone(
     browser: Browser, api: ApiClient, base_url: str, tmp_path: Any
 ) -> None:
-    tab = await open_tab(browser, tmp_path, {"width": 375, "height": 740})
+    tab = await open_tab(browser, tmp_path, ViewportSize(width=375, height=740))
     page = tab.page
     try:
         await page.goto(f"{base_url}/app/")

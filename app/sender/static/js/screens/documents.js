@@ -104,6 +104,7 @@ function dropZone(app) {
 
 // One upload at a time, in order; each refusal is said with the file's name, the rest go on.
 async function addFiles(app, fileList) {
+  app.clearAlert();
   const refusals = [];
   for (const file of [...fileList]) {
     try {

@@ -110,15 +110,30 @@ function palette(app, document) {
   return h("aside", { class: "palette", "aria-label": t("stamps.palette") },
     h("h2", {}, t("stamps.palette")),
     styleChoice(envelope),
-    h("ul", {}, signers(envelope).map((signer) => h("li", {},
-      h("div", {
-        class: placed.has(signer.id) ? "stamp source placed-here" : "stamp source",
-        dataset: { recipientId: signer.id }, title: t("stamps.dragHint"),
-        onpointerdown: (event) => {
-          const fresh = { recipient_id: signer.id, ...STAMP, style, text: style === "with_text" ? stampText : null };
-          drag(app, document, event, fresh, null, null);
-        },
-      }, h("span", { class: "stamp-name" }, signerLabel(signer)), placed.has(signer.id) && h("span", { class: "tick" }, " ✓"))))));
+    h("ul", {}, signers(envelope).map((signer, index) => {
+      const fresh = () => ({ recipient_id: signer.id, ...STAMP, style, text: style === "with_text" ? stampText : null });
+      return h("li", {},
+        h("div", {
+          class: placed.has(signer.id) ? "stamp source placed-here" : "stamp source",
+          dataset: { recipientId: signer.id }, title: t("stamps.dragHint"),
+          role: "button", tabindex: "0", "aria-label": t("stamps.placeByKey", { name: signerLabel(signer) }),
+          onpointerdown: (event) => drag(app, document, event, fresh(), null, null),
+          onkeydown: (event) => {
+            if (event.key !== "Enter" && event.key !== " ") return;
+            event.preventDefault();
+            placeByKeyboard(app, document, fresh(), index);
+          },
+        }, h("span", { class: "stamp-name" }, signerLabel(signer)), placed.has(signer.id) && h("span", { class: "tick" }, " ✓")));
+    })));
+}
+
+// Without a pointer: Enter puts the stamp at the foot of page 1, two signers to a row, so that
+// signers placed this way do not overlap; it can be dragged elsewhere afterwards.
+function placeByKeyboard(app, document, stamp, index) {
+  const page = document.pages[0];
+  const x = 36 + (index % 2) * (stamp.width + 20);
+  const y = page.height - 36 - stamp.height - Math.floor(index / 2) * (stamp.height + 10);
+  saveStamp(app, document, stamp, 1, x, y);
 }
 
 function styleChoice(envelope) {
@@ -160,15 +175,20 @@ function drag(app, document, event, stamp, grab, original) {
   });
 }
 
-async function putStamp(app, document, stamp, sheet, left, top) {
-  const page = sheet.pdfPage;
+function putStamp(app, document, stamp, sheet, left, top) {
   const rect = sheet.getBoundingClientRect();
-  const scale = rect.width / page.width;
+  const scale = rect.width / sheet.pdfPage.width;
+  saveStamp(app, document, stamp, Number(sheet.dataset.page), (left - rect.left) / scale, (top - rect.top) / scale);
+}
+
+// x and y in points from the page's top-left corner, kept on the page, to a tenth of a point.
+async function saveStamp(app, document, stamp, pageNumber, x, y) {
+  const page = document.pages[pageNumber - 1];
   const clamp = (value, most) => Math.round(Math.min(Math.max(value, 0), most) * 10) / 10;
   const body = {
-    page: Number(sheet.dataset.page),
-    x: clamp((left - rect.left) / scale, page.width - stamp.width),
-    y: clamp((top - rect.top) / scale, page.height - stamp.height),
+    page: pageNumber,
+    x: clamp(x, page.width - stamp.width),
+    y: clamp(y, page.height - stamp.height),
     width: stamp.width, height: stamp.height, style: stamp.style,
   };
   if (stamp.style === "with_text") body.text = stamp.text;
