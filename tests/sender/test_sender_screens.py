@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -300,6 +301,23 @@ async def test_at_eidas_levels_stamps_have_no_text_and_every_blocker_is_said(
     assert_only_documented_calls(tab, base_url)
 
 
+async def test_a_reload_finds_the_draft_where_it_was(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(1)))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await page.reload()
+    await expect(page.locator("ul.documents li")).to_contain_text("contrat.pdf")
+    await expect(page.get_by_role("radio", name=re.compile("^Signature"))).to_be_checked()
+    await page.get_by_role("button", name="Se déconnecter").click()
+    await expect(page.get_by_label("Clé d'API")).to_be_empty()
+    assert await page.evaluate("sessionStorage.length") == 0
+    assert_only_documented_calls(tab, base_url)
+
+
 async def test_english_is_one_click_away_and_stays_for_the_tab(
     tab: BrowserTab, api: ApiClient, base_url: str
 ) -> None:
@@ -316,9 +334,11 @@ async def test_english_is_one_click_away_and_stays_for_the_tab(
 
 
 async def test_the_first_screen_is_usable_on_a_375_pixel_phone(
-    browser: Browser, api: ApiClient, base_url: str, tmp_path: Any
+    browser: Browser, api: ApiClient, base_url: str, tmp_path: Path
 ) -> None:
-    tab = await open_tab(browser, tmp_path, ViewportSize(width=375, height=740))
+    artifacts = tmp_path / "screenshots"
+    artifacts.mkdir()
+    tab = await open_tab(browser, artifacts, ViewportSize(width=375, height=740))
     page = tab.page
     try:
         await page.goto(f"{base_url}/app/")

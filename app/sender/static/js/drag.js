@@ -17,9 +17,10 @@ export function dragWithPointer(event, { ghost = null, grab = { x: 0, y: 0 }, on
     window.removeEventListener("pointercancel", stop);
     ghost?.remove();
   };
+  // How far the pointer went: a tap (a few pixels at most) is not a drag.
   const drop = (released) => {
     stop();
-    onDrop(released);
+    onDrop(released, Math.hypot(released.clientX - event.clientX, released.clientY - event.clientY));
   };
   follow(event);
   window.addEventListener("pointermove", follow);

@@ -117,19 +117,20 @@ function palette(app, document) {
           class: placed.has(signer.id) ? "stamp source placed-here" : "stamp source",
           dataset: { recipientId: signer.id }, title: t("stamps.dragHint"),
           role: "button", tabindex: "0", "aria-label": t("stamps.placeByKey", { name: signerLabel(signer) }),
-          onpointerdown: (event) => drag(app, document, event, fresh(), null, null),
+          onpointerdown: (event) => drag(app, document, event, fresh(), null, null,
+            () => placeAtFoot(app, document, fresh(), index)),
           onkeydown: (event) => {
             if (event.key !== "Enter" && event.key !== " ") return;
             event.preventDefault();
-            placeByKeyboard(app, document, fresh(), index);
+            placeAtFoot(app, document, fresh(), index);
           },
         }, h("span", { class: "stamp-name" }, signerLabel(signer)), placed.has(signer.id) && h("span", { class: "tick" }, " ✓")));
     })));
 }
 
-// Without a pointer: Enter puts the stamp at the foot of page 1, two signers to a row, so that
-// signers placed this way do not overlap; it can be dragged elsewhere afterwards.
-function placeByKeyboard(app, document, stamp, index) {
+// Without a drag (Enter, or a tap on a phone): the stamp goes at the foot of page 1, two signers
+// to a row, so that signers placed this way do not overlap; it can be dragged elsewhere later.
+function placeAtFoot(app, document, stamp, index) {
   const page = document.pages[0];
   const x = 36 + (index % 2) * (stamp.width + 20);
   const y = page.height - 36 - stamp.height - Math.floor(index / 2) * (stamp.height + 10);
@@ -157,7 +158,7 @@ function styleChoice(envelope) {
 
 // A drag from the palette or of a placed stamp: a ghost at the page's scale follows the pointer;
 // released over a page, the stamp goes where the ghost's top-left corner is, kept on the page.
-function drag(app, document, event, stamp, grab, original) {
+function drag(app, document, event, stamp, grab, original, onTap = () => {}) {
   const sheet = window.document.querySelector(".page");
   const scale = sheet.getBoundingClientRect().width / sheet.pdfPage.width;
   const size = { width: stamp.width * scale, height: stamp.height * scale };
@@ -166,8 +167,12 @@ function drag(app, document, event, stamp, grab, original) {
   original?.classList.add("moving");
   dragWithPointer(event, {
     ghost, grab: offset,
-    onDrop: (released) => {
+    onDrop: (released, travelled) => {
       original?.classList.remove("moving");
+      if (travelled < 4) {
+        onTap();
+        return;
+      }
       const target = window.document.elementsFromPoint(released.clientX, released.clientY)
         .find((element) => element.classList.contains("page"));
       if (target) putStamp(app, document, stamp, target, released.clientX - offset.x, released.clientY - offset.y);
