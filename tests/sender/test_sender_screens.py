@@ -195,11 +195,13 @@ async def only_draft(api: ApiClient) -> dict[str, Any]:
 async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
     tab: BrowserTab, api: ApiClient, base_url: str
 ) -> None:
-    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    user_id, sender_id = f"u-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:8]}"
     user = {"email": "lea@example.com", "first_name": "Léa", "last_name": "Dupont"}
     assert (await api.put(f"/v1/users/{user_id}", json=user)).status_code == 201
+    sender = {"email": SENDER, "first_name": "Jim", "last_name": "Agine"}
+    assert (await api.put(f"/v1/users/{sender_id}", json=sender)).status_code == 201
     page = tab.page
-    await sign_in(page, base_url, api.tenant_key)
+    await sign_in(page, base_url, api.tenant_key, sender=sender_id)  # a platform user sends
     await choose_kind(page, "Validation de documents")
     await pick_files(page, ("budget.xlsx", "application/vnd.ms-excel", b"not a pdf, and fine"))
     await expect(page.locator("ul.documents li")).to_have_count(1)
@@ -222,8 +224,9 @@ async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
     listed = (await api.get("/v1/envelopes", params={"kind": "approval"})).json()["data"]
     sent = await api.get_envelope(listed[0]["id"])
     assert (sent["status"], sent["kind"], sent["sender_copy"]) == ("in_progress", "approval", True)
+    assert sent["sender"]["user_id"] == sender_id
     assert [(r["is_sender"], r["email"], r["user_id"]) for r in sent["recipients"]] == [
-        (True, SENDER, None),
+        (True, SENDER, sender_id),
         (False, "lea@example.com", user_id),
     ]
     assert_only_documented_calls(tab, base_url)

@@ -88,7 +88,8 @@ function dropZone(app) {
   const zone = h("div", { class: "dropzone", id: "dropzone" },
     h("p", {}, t("documents.drop")),
     picker,
-    h("label", { for: "file-picker", class: "button" }, t("documents.add")));
+    h("label", { for: "file-picker", class: "button" }, t("documents.add")),
+    h("p", { id: "upload-status", class: "muted", "aria-live": "polite" }));
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
     zone.classList.add("over");
@@ -105,8 +106,10 @@ function dropZone(app) {
 // One upload at a time, in order; each refusal is said with the file's name, the rest go on.
 async function addFiles(app, fileList) {
   app.clearAlert();
+  const status = document.getElementById("upload-status");
   const refusals = [];
   for (const file of [...fileList]) {
+    status.textContent = t("documents.uploading", { name: file.name });
     try {
       await upload(app.envelope, file);
     } catch (error) {

@@ -126,7 +126,7 @@ function recipientRow(app, list, recipient) {
   const eidas = app.envelope.level && app.envelope.level !== "simple";
   // The sender stays first while "add me" is ticked: the API refuses any other order.
   const pinned = recipient.is_sender && app.envelope.sender_signs_first;
-  const row = h("li", { class: "recipient", dataset: { id: recipient.id } },
+  const row = h("li", { class: "recipient", dataset: { id: recipient.id, pinned: pinned ? "yes" : "no" } },
     h("span", {
       class: "handle", "aria-hidden": "true", title: t("recipients.drag"),
       onpointerdown: pinned ? null : (event) => dragRow(app, list, row, event),
@@ -174,7 +174,7 @@ function dragRow(app, list, row, event) {
   row.classList.add("dragging");
   dragWithPointer(event, {
     onMove: (moved) => {
-      const others = [...list.children].filter((other) => other !== row);
+      const others = [...list.children].filter((other) => other !== row && other.dataset.pinned === "no");
       const before = others.find((other) => {
         const box = other.getBoundingClientRect();
         return moved.clientY < box.top + box.height / 2;
@@ -193,6 +193,7 @@ function move(app, recipientId, step) {
   const from = ids.indexOf(recipientId);
   const to = from + step;
   if (to < 0 || to >= ids.length) return;
+  if (app.envelope.sender_signs_first && app.envelope.recipients[to].is_sender) return;
   [ids[from], ids[to]] = [ids[to], ids[from]];
   saveOrder(app, ids);
 }

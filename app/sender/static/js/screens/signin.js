@@ -12,9 +12,11 @@ export function render(app) {
 
   async function submit(event) {
     event.preventDefault();
-    session.signIn(key.value.trim(), sender(who.value.trim(), first.value.trim(), last.value.trim()));
+    const identity = sender(who.value.trim(), first.value.trim(), last.value.trim());
+    session.signIn(key.value.trim(), identity);
     try {
       await call("GET", "/v1/credits"); // any authenticated read proves the key
+      if (identity.user_id) await call("GET", "/v1/users/{external_id}", { params: { external_id: identity.user_id } });
     } catch (error) {
       session.signOut();
       app.report(error);
