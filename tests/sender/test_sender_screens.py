@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, FilePayload, Locator, Page, ViewportSize, expect
 
+from app.runtime import Runtime
 from tests.sender.conftest import BrowserTab, open_tab
 from tests.sender.contract import operation_of
 from tests.support import A4, ApiClient, make_pdf
+from tests.workflow.support import Recipient
 
 SENDER = "jim.agine@clic.fr"
 
@@ -193,7 +195,7 @@ async def only_draft(api: ApiClient) -> dict[str, Any]:
 
 
 async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
-    tab: BrowserTab, api: ApiClient, base_url: str
+    tab: BrowserTab, api: ApiClient, base_url: str, runtime: Runtime
 ) -> None:
     user_id, sender_id = f"u-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:8]}"
     user = {"email": "lea@example.com", "first_name": "Léa", "last_name": "Dupont"}
@@ -229,6 +231,17 @@ async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
         (True, SENDER, sender_id),
         (False, "lea@example.com", user_id),
     ]
+
+    # The progress follows the event log: the sender approves elsewhere, the screen shows it.
+    first = sent["recipients"][0]["id"]
+    async with Recipient(base_url=base_url, timeout=30) as recipient:
+        opened = await recipient.open(runtime.secrets.link_token(uuid.UUID(first)))
+        assert opened.status_code == 201, opened.text
+        assert (await recipient.approve()).status_code == 200
+    await expect(page.locator('#timeline [data-type="recipient.approved"]')).to_be_visible()
+    await expect(page.locator('#progress-recipients li[data-status="approved"]')).to_have_count(1)
+    await expect(page.locator("#progress-recipients li").nth(1)).to_contain_text("Invité")
+    await tab.screenshot("approval-progress-approved")
     assert_only_documented_calls(tab, base_url)
 
 

@@ -11,25 +11,33 @@ export function render(app) {
   const status = h("p", { id: "envelope-status", "aria-live": "polite" });
   const people = h("ol", { class: "recipients progress", id: "progress-recipients" });
   const timeline = h("ol", { class: "timeline", id: "timeline", "aria-live": "polite" });
+  const envelopeId = app.envelope.id;
   const shown = new Set();
   let timer = null;
+  let left = false; // an answer arriving after the screen was left changes nothing
   const poll = async () => {
     try {
-      const { data } = await call("GET", "/v1/envelopes/{envelope_id}/events", { params: { envelope_id: app.envelope.id } });
+      const { data } = await call("GET", "/v1/envelopes/{envelope_id}/events", { params: { envelope_id: envelopeId } });
       const fresh = data.filter((event) => !shown.has(event.sequence));
-      if (fresh.length || !shown.size) app.envelope = await getEnvelope(app.envelope.id);
+      const envelope = fresh.length || !shown.size ? await getEnvelope(envelopeId) : app.envelope;
+      if (left) return;
+      app.envelope = envelope;
       for (const event of fresh) {
         shown.add(event.sequence);
-        timeline.append(eventLine(app.envelope, event));
+        timeline.append(eventLine(envelope, event));
       }
-      showState(app.envelope, status, people);
+      showState(envelope, status, people);
     } catch (error) {
+      if (left) return;
       app.report(error);
     }
     if (!ENDED.has(app.envelope.status)) timer = setTimeout(poll, POLL_MILLISECONDS);
   };
   poll();
-  app.onLeave(() => clearTimeout(timer));
+  app.onLeave(() => {
+    left = true;
+    clearTimeout(timer);
+  });
   return h("section", { class: "card" },
     h("h1", { tabindex: "-1" }, t("progress.heading", { name: app.envelope.name || t("progress.unnamed") })),
     status,
