@@ -289,8 +289,11 @@ async def test_at_eidas_levels_stamps_have_no_text_and_every_blocker_is_said(
     eidas_simple = re.compile(r"^Signature électronique .*eIDAS simple")
     await page.get_by_role("radio", name=eidas_simple).check()
     await page.get_by_role("button", name="Suivant").click()
+    await add_recipient(page, "ana@example")  # the field's own words follow the refusal
+    await expect(page.get_by_role("alert")).to_contain_text("/email : value is not a valid email")
     await add_recipient(page, "ana@example.com")
     await expect(page.get_by_label("Mobile (+33…) (ana@example.com)")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_be_empty()
     await page.get_by_role("button", name="Positionner les signatures").click()
 
     await expect(page.get_by_text("Le cachet avec texte n'est pas disponible")).to_be_visible()

@@ -4,10 +4,13 @@
 import { session } from "./session.js";
 import { t } from "./i18n.js";
 
-// An RFC 9457 problem: `message` is the API's `detail`, the refusal in words.
+// An RFC 9457 problem: `message` is the API's `detail`, the refusal in words, followed by each
+// field's own words when the body did not match the schema.
 export class Problem extends Error {
   constructor(status, body) {
-    super(body.detail || body.title || t("error.http", { status }));
+    const detail = body.detail || body.title || t("error.http", { status });
+    const fields = (body.errors || []).map((error) => `${error.pointer} : ${error.detail}`);
+    super(fields.length ? `${detail} (${fields.join(" ; ")})` : detail);
     this.status = status;
     this.body = body;
   }

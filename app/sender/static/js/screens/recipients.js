@@ -112,6 +112,7 @@ async function addRecipient(app, who) {
     app.report(error);
     return;
   }
+  app.clearAlert();
   app.render();
   document.getElementById("recipient-search")?.focus();
 }
