@@ -70,15 +70,36 @@ async def drag(page: Page, source: Locator, to_x: float, to_y: float) -> None:
     await page.mouse.up()
 
 
-async def drop_stamp(page: Page, signer_id: str, at: tuple[float, float]) -> None:
-    """Drags the signer's stamp from the palette to `at`, fractions of page 1's width and
+async def drop_stamp(page: Page, signer_id: str, at: tuple[float, float], number: int = 1) -> None:
+    """Drags the signer's stamp from the palette to `at`, fractions of the page's width and
     height; waits until the page shows it placed."""
-    sheet = page.locator('.page[data-page="1"]')
+    sheet = page.locator(f'.page[data-page="{number}"]')
+    await sheet.scroll_into_view_if_needed()
     box = await sheet.bounding_box()
     assert box is not None
     source = page.locator(f'.palette .stamp[data-recipient-id="{signer_id}"]')
     await drag(page, source, box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1])
     await expect(sheet.locator(f'.stamp.placed[data-recipient-id="{signer_id}"]')).to_be_visible()
+
+
+async def move_stamp(page: Page, signer_id: str, by: float) -> None:
+    """Drags the signer's placed stamp on page 1 right by `by` of the page's width; waits for
+    the service to have it."""
+    sheet = page.locator('.page[data-page="1"]')
+    await sheet.scroll_into_view_if_needed()
+    sheet_box, stamp_box = (
+        await sheet.bounding_box(),
+        await stamp_on(page, signer_id).bounding_box(),
+    )
+    assert sheet_box is not None and stamp_box is not None
+    centre = (stamp_box["x"] + stamp_box["width"] / 2, stamp_box["y"] + stamp_box["height"] / 2)
+    async with page.expect_response(lambda r: "/stamps/" in r.url) as answer:
+        await drag(page, stamp_on(page, signer_id), centre[0] + sheet_box["width"] * by, centre[1])
+    assert (await answer.value).status == 200  # moved, not placed anew
+
+
+def stamp_on(page: Page, signer_id: str) -> Locator:
+    return page.locator(f'.page[data-page="1"] .stamp.placed[data-recipient-id="{signer_id}"]')
 
 
 def expected_stamp(at: tuple[float, float]) -> tuple[float, float]:
@@ -148,11 +169,14 @@ async def test_a_signature_envelope_with_two_documents_two_signers_and_their_sta
         badge = page.locator(f'.document-tab[data-document-id="{document["id"]}"] .badge')
         await expect(badge).to_have_attribute("data-stamps", "pending")
         for signer_id, at in places.items():
-            # Ana's stamp on the contract carries a text; every other one is plain.
-            with_text = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
-            await page.get_by_label("Cachet avec texte" if with_text else "Cachet simple").check()
-            await drop_stamp(page, signer_id, at)
+            # Ana's stamp on the contract carries a text and goes on its page 2.
+            special = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
+            await page.get_by_label("Cachet avec texte" if special else "Cachet simple").check()
+            await drop_stamp(page, signer_id, at, 2 if special else 1)
         await expect(badge).to_have_attribute("data-stamps", "complete")
+    # Bob's stamp on the annex, the document shown, moved right by 5 % of the page's width.
+    await move_stamp(page, bob["id"], 0.05)
+    moved = {"annexe.pdf": (0.35, 0.8)}
     await tab.screenshot("4-stamps")
     await page.get_by_role("button", name="Valider").click()
 
@@ -177,11 +201,13 @@ async def test_a_signature_envelope_with_two_documents_two_signers_and_their_sta
         placed = {s["recipient_id"]: s for s in document["stamp_placements"]}
         for signer_id, at in places.items():
             stamp = placed[signer_id]
+            if signer_id == bob["id"]:
+                at = moved.get(document["filename"], at)
             x, y = expected_stamp(at)
-            with_text = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
-            assert stamp["page"] == 1
+            special = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
+            assert stamp["page"] == (2 if special else 1)
             assert (stamp["style"], stamp["text"]) == (
-                ("with_text", "Lu et approuvé") if with_text else ("plain", None)
+                ("with_text", "Lu et approuvé") if special else ("plain", None)
             )
             assert abs(stamp["x"] - x) < 1.5 and abs(stamp["y"] - y) < 1.5, stamp
             assert (stamp["width"], stamp["height"]) == (180, 60)
