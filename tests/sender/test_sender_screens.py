@@ -4,6 +4,7 @@ refusal in words, the phone's width; every request the page makes is a documente
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from pathlib import Path
@@ -15,7 +16,7 @@ from playwright.async_api import Browser, FilePayload, Locator, Page, ViewportSi
 from app.runtime import Runtime
 from tests.sender.conftest import BrowserTab, open_tab
 from tests.sender.contract import operation_of
-from tests.support import A4, ApiClient, make_pdf
+from tests.support import A4, ApiClient, make_pdf, padded_pdf
 from tests.workflow.support import Recipient
 
 SENDER = "jim.agine@clic.fr"
@@ -45,12 +46,13 @@ async def pick_files(page: Page, *files: tuple[str, str, bytes]) -> None:
 async def drop_file(page: Page, name: str, kind: str, data: bytes) -> None:
     """A file dropped on the drop zone, as from the desktop: a real DataTransfer holding it."""
     transfer = await page.evaluate_handle(
-        """([name, kind, bytes]) => {
+        """([name, kind, base64]) => {
+            const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
             const transfer = new DataTransfer();
-            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: kind }));
+            transfer.items.add(new File([bytes], name, { type: kind }));
             return transfer;
         }""",
-        [name, kind, list(data)],
+        [name, kind, base64.b64encode(data).decode()],
     )
     await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
 
@@ -128,9 +130,12 @@ async def test_a_signature_envelope_with_two_documents_two_signers_and_their_sta
     await choose_kind(page, "Signature de documents")
     await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(2)))
     await expect(page.locator("ul.documents li")).to_have_count(1)
-    await drop_file(page, "annexe.pdf", "application/pdf", make_pdf(1))
+    # The seed's own figures: a 2.1 Mo annex.
+    await drop_file(page, "annexe.pdf", "application/pdf", padded_pdf(int(2.1 * 1024 * 1024)))
     await expect(page.locator("ul.documents li")).to_have_count(2)
-    await expect(page.locator("#budget-words")).to_have_text(re.compile(r"^[\d.]+ Mo / 15 Mo$"))
+    await expect(page.locator("ul.documents li").nth(0)).to_contain_text("1 Ko")
+    await expect(page.locator("ul.documents li").nth(1)).to_contain_text("2.1 Mo")
+    await expect(page.locator("#budget-words")).to_have_text("2.1 Mo / 15 Mo")
     await tab.screenshot("1-documents")
     await page.get_by_role("button", name="Suivant").click()
 

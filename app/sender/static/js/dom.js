@@ -1,3 +1,5 @@
+import { t } from "./i18n.js";
+
 // h(): builds elements in code (no HTML strings, so nothing the API returns is ever parsed).
 export function h(tag, props = {}, ...children) {
   const element = document.createElement(tag);
@@ -16,9 +18,11 @@ export function h(tag, props = {}, ...children) {
   return element;
 }
 
-// "2.1" for 2.1 MiB, "15" for 15 MiB: the seed's "2.1 Mo / 15 Mo".
-export function mebibytes(bytes) {
-  return String(Math.round((bytes / 1048576) * 10) / 10);
+// "2.1 Mo", "15 Mo": the seed's "2.1 Mo / 15 Mo"; below 0.1 Mo, kilobytes ("12 Ko"), so that
+// a small file never reads "0 Mo".
+export function size(bytes) {
+  if (bytes > 0 && bytes < 104858) return `${Math.ceil(bytes / 1024)} ${t("unit.kb")}`;
+  return `${Math.round((bytes / 1048576) * 10) / 10} ${t("unit.mb")}`;
 }
 
 export function initials(name, email) {

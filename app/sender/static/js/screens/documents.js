@@ -1,7 +1,7 @@
 // Step 1 of the seed: approval or signature, then the documents under the envelope's budget
 // ("2.1 Mo / 15 Mo"), added by drag-and-drop or the file picker; refusals in words.
 import { Problem, call, getEnvelope } from "../api.js";
-import { h, mebibytes } from "../dom.js";
+import { h, size } from "../dom.js";
 import { t } from "../i18n.js";
 import { session } from "../session.js";
 
@@ -57,7 +57,7 @@ async function startOver(app) {
 function documentList(app) {
   const rows = app.envelope.documents.map((document) => h("li", {},
     h("span", { class: "grow" }, document.filename),
-    h("span", { class: "size" }, `${mebibytes(document.size_bytes)} ${t("unit.mb")}`),
+    h("span", { class: "size" }, size(document.size_bytes)),
     h("button", {
       type: "button", class: "icon", "aria-label": t("documents.remove", { name: document.filename }),
       onclick: () => removeDocument(app, document.id),
@@ -126,9 +126,9 @@ async function upload(envelope, file) {
   // cut never reads the answer that explains why.
   const { used_bytes: used, limit_bytes: limit } = envelope.size;
   if (used + file.size > limit) {
-    throw new Problem(413, { detail: t("documents.tooBig", {
-      size: mebibytes(file.size), left: mebibytes(limit - used), limit: mebibytes(limit), unit: t("unit.mb"),
-    }) });
+    throw new Problem(413, {
+      detail: t("documents.tooBig", { size: size(file.size), left: size(limit - used), limit: size(limit) }),
+    });
   }
   return call("POST", "/v1/envelopes/{envelope_id}/documents", {
     params: { envelope_id: envelope.id },
@@ -140,7 +140,7 @@ async function upload(envelope, file) {
 
 function budget(envelope) {
   const { used_bytes: used, limit_bytes: limit } = envelope.size;
-  const words = `${mebibytes(used)} ${t("unit.mb")} / ${mebibytes(limit)} ${t("unit.mb")}`;
+  const words = `${size(used)} / ${size(limit)}`;
   return h("div", { class: "budget" },
     h("label", { for: "budget" }, t("documents.budget"), " ", h("strong", { id: "budget-words" }, words)),
     h("progress", { id: "budget", max: String(limit), value: String(used) }));
