@@ -3,6 +3,7 @@ inline script and no other origin, calling only operations of the OpenAPI docume
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from app.config import Environment, Settings
 from app.main import create_app
 from app.sender.site import STATIC_DIR
-from tests.sender.contract import documented_operations
+from tests.sender.contract import OPENAPI, documented_operations
 
 # call("METHOD", "/v1/…template…", …): the one way the screens reach the API (js/api.js).
 CALL = re.compile(r"""\bcall\(\s*"(GET|POST|PUT|PATCH|DELETE)",\s*"([^"]+)\"""")
@@ -76,3 +77,36 @@ async def test_off_it_is_not_found(settings: Settings) -> None:
         page = await client.get("/app/")
     assert page.status_code == 404
     assert page.headers["content-type"] == "application/problem+json"
+
+
+def _catalogue() -> dict[str, set[str]]:
+    """The keys of each language of js/i18n.js."""
+    text = (STATIC_DIR / "js" / "i18n.js").read_text()
+    blocks = re.findall(r"^  (\w+): \{\n(.*?)^  \},", text, flags=re.MULTILINE | re.DOTALL)
+    return {name: set(re.findall(r'^\s+"([\w.]+)":', body, re.MULTILINE)) for name, body in blocks}
+
+
+def test_one_catalogue_in_french_and_english_with_every_key_the_screens_use() -> None:
+    catalogue = _catalogue()
+    assert set(catalogue) == {"fr", "en"}
+    assert catalogue["fr"] == catalogue["en"]
+    screens = [path for path in SOURCES if path.name != "i18n.js"]
+    used = {key for path in screens for key in re.findall(r'\bt\(\s*"([\w.]+)"', path.read_text())}
+    assert used - catalogue["fr"] == set()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "schema", "suffix"),
+    [
+        ("status", "EnvelopeStatus", ""),
+        ("recipientStatus", "RecipientStatus", ""),
+        ("blocker", "BlockerCode", ""),
+        ("level", "Level", ".title"),
+        ("kind", "EnvelopeKind", ".title"),
+    ],
+)
+def test_every_value_of_the_api_has_its_words(prefix: str, schema: str, suffix: str) -> None:
+    """A status or blocker the API adds shows in words too, not as a bare code."""
+    values = json.loads(OPENAPI.read_text())["components"]["schemas"][schema]["enum"]
+    missing = {f"{prefix}.{value}{suffix}" for value in values} - _catalogue()["fr"]
+    assert missing == set()
