@@ -9,7 +9,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -23,6 +30,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DESKTOP = ViewportSize(width=1280, height=900)
+
+# A send signs each document's fields and a job sends the invitation: on a machine busy with the
+# rest of the suite that takes longer than Playwright's 5 s default wait.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ export function render(app) {
     envelope.kind === "signature" && toggle(app, "distribute_to_signers", t("recipients.distribute")),
     toggle(app, "sender_copy", t("recipients.senderCopy")),
     h("div", { class: "actions" },
-      h("button", { type: "button", onclick: () => showPreview(app, preview) }, t("recipients.preview"))),
+      h("button", { type: "button", onclick: () => loadPreview(app) }, t("recipients.preview"))),
     preview,
     h("div", { class: "actions" },
       h("button", { type: "button", onclick: () => app.back() }, t("nav.back")),
@@ -127,7 +127,9 @@ function recipientRow(app, list, recipient) {
   const eidas = app.envelope.level && app.envelope.level !== "simple";
   // The sender stays first while "add me" is ticked: the API refuses any other order.
   const pinned = recipient.is_sender && app.envelope.sender_signs_first;
-  const row = h("li", { class: "recipient", dataset: { id: recipient.id, pinned: pinned ? "yes" : "no" } },
+  const row = h("li", {
+    class: "recipient", dataset: { id: recipient.id, position: String(recipient.position), pinned: pinned ? "yes" : "no" },
+  },
     h("span", {
       class: "handle", "aria-hidden": "true", title: t("recipients.drag"),
       onpointerdown: pinned ? null : (event) => dragRow(app, list, row, event),
@@ -223,12 +225,13 @@ async function removeRecipient(app, recipientId) {
 }
 
 // The first invitation exactly as it will be sent. Its text version is shown: the HTML one
-// carries inline styles that this page's CSP (rightly) refuses to apply.
-async function showPreview(app, target) {
+// carries inline styles that this page's CSP (rightly) refuses to apply. It goes into the
+// screen as it is when the answer comes (a save may have drawn the screen again meanwhile).
+async function loadPreview(app) {
   try {
     const preview = await call("GET", "/v1/envelopes/{envelope_id}/preview", { params: { envelope_id: app.envelope.id } });
     const email = preview.invitation;
-    target.replaceChildren(email
+    document.getElementById("preview")?.replaceChildren(email
       ? h("article", { class: "preview", "aria-label": t("recipients.preview") },
         h("p", {}, h("strong", {}, t("preview.to")), " ", email.to),
         h("p", {}, h("strong", {}, t("preview.subject")), " ", email.subject),
