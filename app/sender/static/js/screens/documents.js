@@ -55,12 +55,12 @@ async function startOver(app) {
 }
 
 function documentList(app) {
-  const rows = app.envelope.documents.map((document) => h("li", {},
-    h("span", { class: "grow" }, document.filename),
-    h("span", { class: "size" }, size(document.size_bytes)),
+  const rows = app.envelope.documents.map((doc) => h("li", {},
+    h("span", { class: "grow" }, doc.filename),
+    h("span", { class: "size" }, size(doc.size_bytes)),
     h("button", {
-      type: "button", class: "icon", "aria-label": t("documents.remove", { name: document.filename }),
-      onclick: () => removeDocument(app, document.id),
+      type: "button", class: "icon", "aria-label": t("documents.remove", { name: doc.filename }),
+      onclick: () => removeDocument(app, doc.id),
     }, "×")));
   return h("div", {},
     h("h2", {}, t(app.envelope.kind === "approval" ? "documents.listApproval" : "documents.listSignature")),

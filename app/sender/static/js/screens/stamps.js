@@ -16,7 +16,7 @@ let stampText = "";
 
 export function render(app) {
   const envelope = app.envelope;
-  const current = envelope.documents.find((document) => document.id === chosenDocumentId) || envelope.documents[0];
+  const current = envelope.documents.find((doc) => doc.id === chosenDocumentId) || envelope.documents[0];
   chosenDocumentId = current.id;
   if (!textAllowed(envelope)) style = "plain";
   return h("section", { class: "card wide" },
@@ -38,15 +38,15 @@ const signerLabel = (signer) => personName(signer) || signer.email;
 function documentList(app, current) {
   return h("nav", { class: "stamp-documents", "aria-label": t("stamps.documents") },
     h("h2", {}, t("stamps.documents")),
-    h("ul", {}, app.envelope.documents.map((document) => h("li", {},
+    h("ul", {}, app.envelope.documents.map((doc) => h("li", {},
       h("button", {
-        type: "button", class: "document-tab", "aria-pressed": String(document.id === current.id),
-        dataset: { documentId: document.id },
+        type: "button", class: "document-tab", "aria-pressed": String(doc.id === current.id),
+        dataset: { documentId: doc.id },
         onclick: () => {
-          chosenDocumentId = document.id;
+          chosenDocumentId = doc.id;
           app.render();
         },
-      }, badge(document.stamps), h("span", {}, document.filename))))));
+      }, badge(doc.stamps), h("span", {}, doc.filename))))));
 }
 
 function badge(state) {
@@ -61,27 +61,26 @@ function badge(state) {
 // Each page is a white sheet with the page's real proportions; stamps sit on it in percent.
 // TODO(issue 14): show the page's image once the API renders pages (the recipients' page gets
 // page images from another part of this issue); the sender's screens use only /v1 endpoints.
-function pages(app, document) {
-  const count = document.pages.length;
-  const widest = Math.max(...document.pages.map((page) => page.width));
-  return h("div", { class: "pages" }, document.pages.map((page, index) => {
+function pages(app, doc) {
+  const count = doc.pages.length;
+  const widest = Math.max(...doc.pages.map((page) => page.width));
+  return h("div", { class: "pages" }, doc.pages.map((page, index) => {
     // One scale for the whole document: a landscape page shows wider than a portrait one.
     const sheet = h("div", {
-      class: "page", dataset: { page: String(index + 1) },
+      class: "page", dataset: { page: String(index + 1), width: String(page.width) },
       "aria-label": t("stamps.page", { page: index + 1, count }),
       style: { aspectRatio: `${page.width} / ${page.height}`, width: `${(page.width / widest) * 100}%` },
     });
-    sheet.pdfPage = page;
-    sheet.append(...document.stamp_placements
+    sheet.append(...doc.stamp_placements
       .filter((stamp) => stamp.page === index + 1)
-      .map((stamp) => placedStamp(app, document, stamp)));
+      .map((stamp) => placedStamp(app, doc, stamp)));
     return h("figure", {}, sheet, h("figcaption", {}, t("stamps.page", { page: index + 1, count })));
   }));
 }
 
-function placedStamp(app, document, stamp) {
+function placedStamp(app, doc, stamp) {
   const signer = app.envelope.recipients.find((recipient) => recipient.id === stamp.recipient_id);
-  const page = document.pages[stamp.page - 1];
+  const page = doc.pages[stamp.page - 1];
   const box = h("div", {
     class: "stamp placed", dataset: { recipientId: stamp.recipient_id },
     style: {
@@ -94,19 +93,19 @@ function placedStamp(app, document, stamp) {
   h("button", {
     type: "button", class: "icon remove", "aria-label": t("stamps.remove", { name: signer ? signerLabel(signer) : "" }),
     onpointerdown: (event) => event.stopPropagation(),
-    onclick: () => removeStamp(app, document, stamp.recipient_id),
+    onclick: () => removeStamp(app, doc, stamp.recipient_id),
   }, "×"));
   // Moving a placed stamp keeps its size, style and text.
   box.addEventListener("pointerdown", (event) => {
     const rect = box.getBoundingClientRect();
-    drag(app, document, event, stamp, { x: event.clientX - rect.left, y: event.clientY - rect.top }, box);
+    drag(app, doc, event, stamp, { x: event.clientX - rect.left, y: event.clientY - rect.top }, box);
   });
   return box;
 }
 
-function palette(app, document) {
+function palette(app, doc) {
   const envelope = app.envelope;
-  const placed = new Set(document.stamp_placements.map((stamp) => stamp.recipient_id));
+  const placed = new Set(doc.stamp_placements.map((stamp) => stamp.recipient_id));
   return h("aside", { class: "palette", "aria-label": t("stamps.palette") },
     h("h2", {}, t("stamps.palette")),
     styleChoice(envelope),
@@ -117,12 +116,12 @@ function palette(app, document) {
           class: placed.has(signer.id) ? "stamp source placed-here" : "stamp source",
           dataset: { recipientId: signer.id }, title: t("stamps.dragHint"),
           role: "button", tabindex: "0", "aria-label": t("stamps.placeByKey", { name: signerLabel(signer) }),
-          onpointerdown: (event) => drag(app, document, event, fresh(), null, null,
-            () => placeAtFoot(app, document, fresh(), index)),
+          onpointerdown: (event) => drag(app, doc, event, fresh(), null, null,
+            () => placeAtFoot(app, doc, fresh(), index)),
           onkeydown: (event) => {
             if (event.key !== "Enter" && event.key !== " ") return;
             event.preventDefault();
-            placeAtFoot(app, document, fresh(), index);
+            placeAtFoot(app, doc, fresh(), index);
           },
         }, h("span", { class: "stamp-name" }, signerLabel(signer)), placed.has(signer.id) && h("span", { class: "tick" }, " ✓")));
     })));
@@ -130,11 +129,11 @@ function palette(app, document) {
 
 // Without a drag (Enter, or a tap on a phone): the stamp goes at the foot of page 1, two signers
 // to a row, so that signers placed this way do not overlap; it can be dragged elsewhere later.
-function placeAtFoot(app, document, stamp, index) {
-  const page = document.pages[0];
+function placeAtFoot(app, doc, stamp, index) {
+  const page = doc.pages[0];
   const x = 36 + (index % 2) * (stamp.width + 20);
   const y = page.height - 36 - stamp.height - Math.floor(index / 2) * (stamp.height + 10);
-  saveStamp(app, document, stamp, 1, x, y);
+  saveStamp(app, doc, stamp, 1, x, y);
 }
 
 function styleChoice(envelope) {
@@ -158,9 +157,8 @@ function styleChoice(envelope) {
 
 // A drag from the palette or of a placed stamp: a ghost at the page's scale follows the pointer;
 // released over a page, the stamp goes where the ghost's top-left corner is, kept on the page.
-function drag(app, document, event, stamp, grab, original, onTap = () => {}) {
-  const sheet = window.document.querySelector(".page");
-  const scale = sheet.getBoundingClientRect().width / sheet.pdfPage.width;
+function drag(app, doc, event, stamp, grab, original, onTap = () => {}) {
+  const scale = pixelsPerPoint(document.querySelector(".page"));
   const size = { width: stamp.width * scale, height: stamp.height * scale };
   const offset = grab || { x: size.width / 2, y: size.height / 2 };
   const ghost = h("div", { class: "stamp ghost", style: { width: `${size.width}px`, height: `${size.height}px` } });
@@ -173,22 +171,26 @@ function drag(app, document, event, stamp, grab, original, onTap = () => {}) {
         onTap();
         return;
       }
-      const target = window.document.elementsFromPoint(released.clientX, released.clientY)
+      const target = document.elementsFromPoint(released.clientX, released.clientY)
         .find((element) => element.classList.contains("page"));
-      if (target) putStamp(app, document, stamp, target, released.clientX - offset.x, released.clientY - offset.y);
+      if (target) putStamp(app, doc, stamp, target, released.clientX - offset.x, released.clientY - offset.y);
     },
   });
 }
 
-function putStamp(app, document, stamp, sheet, left, top) {
+function pixelsPerPoint(sheet) {
+  return sheet.getBoundingClientRect().width / Number(sheet.dataset.width);
+}
+
+function putStamp(app, doc, stamp, sheet, left, top) {
   const rect = sheet.getBoundingClientRect();
-  const scale = rect.width / sheet.pdfPage.width;
-  saveStamp(app, document, stamp, Number(sheet.dataset.page), (left - rect.left) / scale, (top - rect.top) / scale);
+  const scale = pixelsPerPoint(sheet);
+  saveStamp(app, doc, stamp, Number(sheet.dataset.page), (left - rect.left) / scale, (top - rect.top) / scale);
 }
 
 // x and y in points from the page's top-left corner, kept on the page, to a tenth of a point.
-async function saveStamp(app, document, stamp, pageNumber, x, y) {
-  const page = document.pages[pageNumber - 1];
+async function saveStamp(app, doc, stamp, pageNumber, x, y) {
+  const page = doc.pages[pageNumber - 1];
   const clamp = (value, most) => Math.round(Math.min(Math.max(value, 0), most) * 10) / 10;
   const body = {
     page: pageNumber,
@@ -199,7 +201,7 @@ async function saveStamp(app, document, stamp, pageNumber, x, y) {
   if (stamp.style === "with_text") body.text = stamp.text;
   try {
     await call("PUT", "/v1/envelopes/{envelope_id}/documents/{document_id}/stamps/{recipient_id}", {
-      params: { envelope_id: app.envelope.id, document_id: document.id, recipient_id: stamp.recipient_id }, json: body,
+      params: { envelope_id: app.envelope.id, document_id: doc.id, recipient_id: stamp.recipient_id }, json: body,
     });
     app.clearAlert();
   } catch (error) {
@@ -208,10 +210,10 @@ async function saveStamp(app, document, stamp, pageNumber, x, y) {
   await refresh(app);
 }
 
-async function removeStamp(app, document, recipientId) {
+async function removeStamp(app, doc, recipientId) {
   try {
     await call("DELETE", "/v1/envelopes/{envelope_id}/documents/{document_id}/stamps/{recipient_id}", {
-      params: { envelope_id: app.envelope.id, document_id: document.id, recipient_id: recipientId },
+      params: { envelope_id: app.envelope.id, document_id: doc.id, recipient_id: recipientId },
     });
   } catch (error) {
     app.report(error);

@@ -16,7 +16,7 @@ export function render(app) {
     h("p", {}, t("summary.recipients")),
     lines,
     h("p", { class: "muted" }, t("summary.documents", { count: envelope.documents.length }),
-      " ", envelope.documents.map((document) => document.filename).join(", ")),
+      " ", envelope.documents.map((doc) => doc.filename).join(", ")),
     blockers,
     h("div", { class: "actions" },
       h("button", { type: "button", onclick: () => app.back() }, t("nav.back")),
@@ -43,9 +43,9 @@ async function load(app, lines, blockers, send) {
 
 // In the screen's language when the catalogue knows the reason; the API's words otherwise.
 function blockerWords(envelope, blocker) {
-  const document = envelope.documents.find((item) => item.id === blocker.document_id);
+  const doc = envelope.documents.find((item) => item.id === blocker.document_id);
   const recipient = envelope.recipients.find((item) => item.id === blocker.recipient_id);
-  const words = t(`blocker.${blocker.code}`, { document: document?.filename, recipient: recipient?.email });
+  const words = t(`blocker.${blocker.code}`, { document: doc?.filename, recipient: recipient?.email });
   return words === `blocker.${blocker.code}` ? blocker.detail : words;
 }
 
