@@ -356,7 +356,7 @@ async def test_at_eidas_levels_stamps_have_no_text_and_every_blocker_is_said(
     assert_only_documented_calls(tab, base_url)
 
 
-async def test_a_reload_finds_the_draft_where_it_was(
+async def test_a_reload_finds_the_draft_where_it_was_and_start_over_deletes_it(
     tab: BrowserTab, api: ApiClient, base_url: str
 ) -> None:
     page = tab.page
@@ -367,6 +367,11 @@ async def test_a_reload_finds_the_draft_where_it_was(
     await page.reload()
     await expect(page.locator("ul.documents li")).to_contain_text("contrat.pdf")
     await expect(page.get_by_role("radio", name=re.compile("^Signature"))).to_be_checked()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Recommencer").click()
+    await expect(page.get_by_role("radio", name=re.compile("^Validation"))).to_be_enabled()
+    assert (await api.get("/v1/envelopes", params={"status": "draft"})).json()["data"] == []
     await page.get_by_role("button", name="Se déconnecter").click()
     await expect(page.get_by_label("Clé d'API")).to_be_empty()
     assert await page.evaluate("sessionStorage.length") == 0

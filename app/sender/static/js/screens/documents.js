@@ -44,6 +44,7 @@ async function createDraft(app, kind) {
 
 // The kind cannot change on a draft: starting over deletes it (the API keeps nothing of it).
 async function startOver(app) {
+  if (!window.confirm(t("documents.startOverConfirm"))) return;
   try {
     await call("DELETE", "/v1/envelopes/{envelope_id}", { params: { envelope_id: app.envelope.id } });
   } catch (error) {
