@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from playwright.async_api import Browser, FilePayload, Locator, Page, ViewportSize, expect
 
 from app.runtime import Runtime
@@ -374,6 +375,22 @@ async def test_a_reload_finds_the_draft_where_it_was_and_start_over_deletes_it(
     assert (await api.get("/v1/envelopes", params={"status": "draft"})).json()["data"] == []
     await page.get_by_role("button", name="Se déconnecter").click()
     await expect(page.get_by_label("Clé d'API")).to_be_empty()
+    assert await page.evaluate("sessionStorage.length") == 0
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_a_wrong_api_key_is_refused_in_words_and_not_kept(
+    tab: BrowserTab, base_url: str
+) -> None:
+    page = tab.page
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        refusal = await client.get("/v1/credits", headers={"Authorization": "Bearer cachet_nope"})
+    await page.goto(f"{base_url}/app/")
+    await page.get_by_label("Clé d'API").fill("cachet_nope")
+    await page.get_by_label("Votre adresse e-mail ou identifiant").fill(SENDER)
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_role("alert")).to_have_text(refusal.json()["detail"])
+    await expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
     assert await page.evaluate("sessionStorage.length") == 0
     assert_only_documented_calls(tab, base_url)
 

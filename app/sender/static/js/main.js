@@ -120,5 +120,8 @@ async function resume() {
   return app.envelope.status === "draft" ? "documents" : "progress";
 }
 
+// A file dropped beside the drop zone would make the browser open it in place of the screens.
+for (const name of ["dragover", "drop"]) window.addEventListener(name, (event) => event.preventDefault());
+
 setLocale(session.locale() || "fr");
 app.go(await resume());
