@@ -410,7 +410,7 @@ async def test_english_is_one_click_away_and_stays_for_the_tab(
     assert_only_documented_calls(tab, base_url)
 
 
-async def test_the_first_screen_is_usable_on_a_375_pixel_phone(
+async def test_the_screens_are_usable_on_a_375_pixel_phone(
     browser: Browser, api: ApiClient, base_url: str, tmp_path: Path
 ) -> None:
     artifacts = tmp_path / "screenshots"
@@ -427,6 +427,24 @@ async def test_the_first_screen_is_usable_on_a_375_pixel_phone(
         await expect(page.get_by_text("+ Ajouter des fichiers")).to_be_in_viewport()
         assert await fits_the_width(page)
         await tab.screenshot("phone-documents")
+
+        # The rest of the way on the phone too; a tap places the stamp.
+        await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(1)))
+        await expect(page.locator("ul.documents li")).to_have_count(1)
+        await page.get_by_role("button", name="Suivant").click()
+        await page.get_by_role("button", name="Suivant").click()
+        await add_recipient(page, ANA)
+        await expect(page.locator("#recipients li")).to_have_count(1)
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-recipients")
+        await page.get_by_role("button", name="Positionner les signatures").click()
+        await page.locator(".palette .stamp").click()
+        await expect(page.locator(".page .stamp.placed")).to_have_count(1)
+        await expect(page.locator(".document-tab .badge")).to_have_attribute(
+            "data-stamps", "complete"
+        )
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-stamps")
     finally:
         await page.context.close()
     assert_only_documented_calls(tab, base_url)
