@@ -279,6 +279,16 @@ async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
     await expect(page.locator('#progress-recipients li[data-status="approved"]')).to_have_count(1)
     await expect(page.locator("#progress-recipients li").nth(1)).to_contain_text("Invité")
     await tab.screenshot("approval-progress-approved")
+
+    # Léa's turn: reminded, then the envelope canceled, both from the progress screen.
+    await page.get_by_role("button", name="Relancer").click()
+    await expect(page.locator("#progress-said")).to_have_text(f"Relance envoyée à {LEA}.")
+    await expect(page.locator('#timeline [data-type="recipient.reminded"]')).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Annuler le flux").click()
+    await expect(page.locator("#envelope-status")).to_have_text("Annulé")
+    await expect(page.get_by_role("button", name="Relancer")).to_be_hidden()
+    assert (await api.get_envelope(sent["id"]))["status"] == "canceled"
     assert_only_documented_calls(tab, base_url)
 
 

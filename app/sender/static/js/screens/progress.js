@@ -42,18 +42,42 @@ export function render(app) {
     h("h1", { tabindex: "-1" }, t("progress.heading", { name: app.envelope.name || t("progress.unnamed") })),
     status,
     people,
+    h("p", { id: "progress-said", class: "muted", "aria-live": "polite" }),
     h("h2", {}, t("progress.events")),
     timeline,
     h("div", { class: "actions" },
+      h("button", { type: "button", class: "in-progress-only", onclick: () => remind(app) }, t("progress.remind")),
+      h("button", { type: "button", class: "in-progress-only", onclick: () => cancel(app) }, t("progress.cancel")),
       h("button", { type: "button", class: "primary", onclick: () => {
         app.setEnvelope(null);
         app.go("documents");
       } }, t("progress.new"))));
 }
 
+// The recipient whose turn it is gets the invitation again (the API allows one per cool-down).
+async function remind(app) {
+  try {
+    const reminded = await call("POST", "/v1/envelopes/{envelope_id}/remind", { params: { envelope_id: app.envelope.id } });
+    const recipient = app.envelope.recipients.find((item) => item.id === reminded.recipient_id);
+    document.getElementById("progress-said").textContent = t("progress.reminded", { who: recipient?.email || "" });
+  } catch (error) {
+    app.report(error);
+  }
+}
+
+async function cancel(app) {
+  if (!window.confirm(t("progress.cancelConfirm"))) return;
+  try {
+    app.envelope = await call("POST", "/v1/envelopes/{envelope_id}/cancel", { params: { envelope_id: app.envelope.id }, json: {} });
+  } catch (error) {
+    app.report(error);
+  }
+}
+
 function showState(envelope, status, people) {
   status.textContent = t(`status.${envelope.status}`);
   status.dataset.status = envelope.status;
+  for (const button of document.querySelectorAll(".in-progress-only")) button.hidden = envelope.status !== "in_progress";
   people.replaceChildren(...envelope.recipients.map((recipient) => h("li", { dataset: { status: recipient.status } },
     h("span", { class: "grow" }, personName(recipient) || recipient.email,
       personName(recipient) && h("small", {}, " ", recipient.email)),
