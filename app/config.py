@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     migrate_on_start: bool | None = Field(
         default=None, description="apply migrations at start; default: only in development"
     )
+    sender_app: bool | None = Field(
+        default=None,
+        description="serve the sender's screens, a reference frontend on the public API, at "
+        "/app; default: only in development",
+    )
 
     blob_url: str | None = Field(
         default=None,
@@ -471,6 +476,12 @@ class Settings(BaseSettings):
         if self.migrate_on_start is None:
             return self.is_development
         return self.migrate_on_start
+
+    @property
+    def serves_sender_app(self) -> bool:
+        if self.sender_app is None:
+            return self.is_development
+        return self.sender_app
 
     @property
     def base_url(self) -> str:

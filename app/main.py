@@ -59,6 +59,7 @@ from app.production import require_production_ready
 from app.providers.factory import build_sms_provider, require_sms_settings
 from app.providers.identity_factory import build_identity_provider, require_idv_settings
 from app.runtime import Runtime
+from app.sender.site import sender_site
 from app.signing.keys import Seal, load_seal
 from app.signing.pool import prepare_signer
 from app.storage.backends import open_blob_store
@@ -290,6 +291,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.is_development:
         app.include_router(dev.router)
         app.include_router(dev_identity.router)
+    if settings.serves_sender_app:
+        # A mount, not a router: static files, out of the OpenAPI document.
+        app.mount("/app", sender_site(), name="sender_app")
     _document_problems_in_openapi(app)
     return app
 

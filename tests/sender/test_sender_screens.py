@@ -1,0 +1,468 @@
+"""The seed's sender screens in a real browser, checked through the API they drive: a
+two-document signature envelope with two signers and their stamps, an approval envelope, a
+refusal in words, the phone's width; every request the page makes is a documented operation."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from playwright.async_api import Browser, FilePayload, Locator, Page, ViewportSize, expect
+
+from app.runtime import Runtime
+from tests.sender.conftest import BrowserTab, open_tab
+from tests.sender.contract import operation_of
+from tests.support import A4, ApiClient, make_pdf, padded_pdf
+from tests.workflow.support import Recipient
+
+# The session's SMTP sink is shared by the whole suite: addresses of this run only, so that no
+# other test waiting for mail to these people ever reads one of ours.
+RUN = uuid.uuid4().hex[:6]
+SENDER = f"jim.agine+{RUN}@clic.fr"
+ANA, BOB, LEA = (f"{name}+{RUN}@example.com" for name in ("ana", "bob", "lea"))
+
+
+async def sign_in(page: Page, base_url: str, api_key: str, sender: str = SENDER) -> None:
+    await page.goto(f"{base_url}/app/")
+    await page.get_by_label("Clé d'API").fill(api_key)
+    await page.get_by_label("Votre adresse e-mail ou identifiant").fill(sender)
+    await page.get_by_label("Prénom", exact=True).fill("Jim")
+    await page.get_by_label("Nom", exact=True).fill("Agine")
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_role("heading", name="Créer un flux de travail")).to_be_visible()
+
+
+async def choose_kind(page: Page, title: str) -> None:
+    await page.get_by_role("radio", name=re.compile(f"^{title}")).check()
+    await expect(page.locator("#dropzone")).to_be_visible()
+
+
+async def pick_files(page: Page, *files: tuple[str, str, bytes]) -> None:
+    """Through the file picker, as "+ Ajouter des fichiers" opens it."""
+    payloads = [FilePayload(name=name, mimeType=kind, buffer=data) for name, kind, data in files]
+    await page.set_input_files("#file-picker", files=payloads)
+
+
+async def drop_file(page: Page, name: str, kind: str, data: bytes) -> None:
+    """A file dropped on the drop zone, as from the desktop: a real DataTransfer holding it."""
+    transfer = await page.evaluate_handle(
+        """([name, kind, base64]) => {
+            const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: kind }));
+            return transfer;
+        }""",
+        [name, kind, base64.b64encode(data).decode()],
+    )
+    await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+async def add_recipient(page: Page, who: str) -> None:
+    await page.get_by_label("Adresse e-mail du destinataire").fill(who)
+    await page.get_by_role("button", name="Ajouter", exact=True).click()
+
+
+async def drag(page: Page, source: Locator, to_x: float, to_y: float) -> None:
+    """Press on the source's centre, move in steps, release at (to_x, to_y): pointer events."""
+    box = await source.bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(to_x, to_y, steps=8)
+    await page.mouse.up()
+
+
+async def drop_stamp(page: Page, signer_id: str, at: tuple[float, float], number: int = 1) -> None:
+    """Drags the signer's stamp from the palette to `at`, fractions of the page's width and
+    height; waits until the page shows it placed."""
+    sheet = page.locator(f'.page[data-page="{number}"]')
+    await sheet.scroll_into_view_if_needed()
+    box = await sheet.bounding_box()
+    assert box is not None
+    source = page.locator(f'.palette .stamp[data-recipient-id="{signer_id}"]')
+    await drag(page, source, box["x"] + box["width"] * at[0], box["y"] + box["height"] * at[1])
+    await expect(sheet.locator(f'.stamp.placed[data-recipient-id="{signer_id}"]')).to_be_visible()
+
+
+async def move_stamp(page: Page, signer_id: str, by: float) -> None:
+    """Drags the signer's placed stamp on page 1 right by `by` of the page's width; waits for
+    the service to have it."""
+    sheet = page.locator('.page[data-page="1"]')
+    await sheet.scroll_into_view_if_needed()
+    sheet_box, stamp_box = (
+        await sheet.bounding_box(),
+        await stamp_on(page, signer_id).bounding_box(),
+    )
+    assert sheet_box is not None and stamp_box is not None
+    centre = (stamp_box["x"] + stamp_box["width"] / 2, stamp_box["y"] + stamp_box["height"] / 2)
+    async with page.expect_response(lambda r: "/stamps/" in r.url) as answer:
+        await drag(page, stamp_on(page, signer_id), centre[0] + sheet_box["width"] * by, centre[1])
+    assert (await answer.value).status == 200  # moved, not placed anew
+
+
+def stamp_on(page: Page, signer_id: str) -> Locator:
+    return page.locator(f'.page[data-page="1"] .stamp.placed[data-recipient-id="{signer_id}"]')
+
+
+def expected_stamp(at: tuple[float, float]) -> tuple[float, float]:
+    """Where a 180 x 60 pt stamp grabbed by its centre lands on A4, in points from the top-left."""
+    return A4[0] * at[0] - 90, A4[1] * at[1] - 30
+
+
+def assert_only_documented_calls(tab: BrowserTab, base_url: str) -> None:
+    """Every request went to this service: the page's own files under /app/, and operations
+    the OpenAPI document describes (method and path template). No other origin, no /dev."""
+    for method, url in tab.requests:
+        assert url.startswith(base_url + "/"), f"a request left the service: {method} {url}"
+        path = urlsplit(url).path
+        if path.startswith("/app/"):
+            continue
+        assert path.startswith("/v1/"), f"not a /v1 call: {method} {url}"
+        assert operation_of(method, url), f"not in openapi.json: {method} {path}"
+    assert not tab.errors, tab.errors
+
+
+async def test_a_signature_envelope_with_two_documents_two_signers_and_their_stamps(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(2)))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    # The seed's own figures: a 2.1 Mo annex.
+    await drop_file(page, "annexe.pdf", "application/pdf", padded_pdf(int(2.1 * 1024 * 1024)))
+    await expect(page.locator("ul.documents li")).to_have_count(2)
+    await expect(page.locator("ul.documents li").nth(0)).to_contain_text("1 Ko")
+    await expect(page.locator("ul.documents li").nth(1)).to_contain_text("2.1 Mo")
+    await expect(page.locator("#budget-words")).to_have_text("2.1 Mo / 15 Mo")
+    await tab.screenshot("1-documents")
+    await page.get_by_role("button", name="Suivant").click()
+
+    await expect(page.get_by_text("Crédits disponibles : 0")).to_have_count(2)
+    await page.get_by_role("radio", name=re.compile("^Signature manuscrite numérisée")).check()
+    await tab.screenshot("2-level")
+    await page.get_by_role("button", name="Suivant").click()
+
+    await page.get_by_label("Nommez votre flux").fill("Facturation")
+    await page.get_by_label("Ajouter un commentaire").fill("Merci de signer")
+    await add_recipient(page, ANA)
+    await expect(page.locator("#recipients li")).to_have_count(1)
+    await add_recipient(page, BOB)
+    await expect(page.locator("#recipients li")).to_have_count(2)
+    await page.get_by_label(f"Prénom ({ANA})", exact=True).fill("Ana")
+    await page.get_by_label(f"Nom ({ANA})", exact=True).fill("Martin")
+    await page.get_by_label(f"Nom ({ANA})", exact=True).press("Tab")
+    await page.get_by_label("Distribuer le document signé à tous les signataires").check()
+    # Bob first: his row dragged above Ana's.
+    ana_row = page.locator("#recipients li").nth(0)
+    ana_box = await ana_row.bounding_box()
+    assert ana_box is not None
+    bob_handle = page.locator("#recipients li").nth(1).locator(".handle")
+    await drag(page, bob_handle, ana_box["x"] + 40, ana_box["y"] + 4)
+    # Saved: the screen drawn again from the service's answer, Bob at position 1.
+    await expect(page.locator('#recipients li[data-position="1"]')).to_contain_text(BOB)
+    await page.get_by_role("button", name="Aperçu de l'email").click()
+    await expect(page.locator(".preview")).to_contain_text(BOB)
+    await tab.screenshot("3-recipients")
+    await page.get_by_role("button", name="Positionner les signatures").click()
+
+    envelope = await only_draft(api)
+    bob, ana = envelope["recipients"]
+    places = {bob["id"]: (0.3, 0.8), ana["id"]: (0.7, 0.8)}
+    for document in envelope["documents"]:
+        await page.locator(f'.document-tab[data-document-id="{document["id"]}"]').click()
+        badge = page.locator(f'.document-tab[data-document-id="{document["id"]}"] .badge')
+        await expect(badge).to_have_attribute("data-stamps", "pending")
+        for signer_id, at in places.items():
+            # Ana's stamp on the contract carries a text and goes on its page 2.
+            special = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
+            await page.get_by_label("Cachet avec texte" if special else "Cachet simple").check()
+            await drop_stamp(page, signer_id, at, 2 if special else 1)
+        await expect(badge).to_have_attribute("data-stamps", "complete")
+    # Bob's stamp on the annex, the document shown, moved right by 5 % of the page's width.
+    await move_stamp(page, bob["id"], 0.05)
+    moved = {"annexe.pdf": (0.35, 0.8)}
+    await tab.screenshot("4-stamps")
+    await page.get_by_role("button", name="Valider").click()
+
+    await expect(page.locator("#summary li")).to_have_count(2)
+    await expect(page.locator("#summary li").nth(0)).to_contain_text(BOB)
+    await tab.screenshot("5-summary")
+    await page.get_by_role("button", name="Envoyer pour signature").click()
+    await expect(page.locator("#envelope-status")).to_have_text("En cours")
+    await expect(page.locator('#timeline [data-type="envelope.sent"]')).to_be_visible()
+    await expect(page.locator('#timeline [data-type="recipient.invited"]')).to_be_visible()
+    await tab.screenshot("6-progress")
+
+    sent = await api.get_envelope(envelope["id"])
+    assert sent["status"] == "in_progress"
+    assert (sent["name"], sent["message"]) == ("Facturation", "Merci de signer")
+    assert sent["distribute_to_signers"] is True
+    assert [d["filename"] for d in sent["documents"]] == ["contrat.pdf", "annexe.pdf"]
+    people = [(r["email"], r["first_name"], r["last_name"]) for r in sent["recipients"]]
+    assert people == [(BOB, None, None), (ANA, "Ana", "Martin")]
+    for document in sent["documents"]:
+        assert document["stamps"] == "complete"
+        placed = {s["recipient_id"]: s for s in document["stamp_placements"]}
+        for signer_id, at in places.items():
+            stamp = placed[signer_id]
+            if signer_id == bob["id"]:
+                at = moved.get(document["filename"], at)
+            x, y = expected_stamp(at)
+            special = signer_id == ana["id"] and document["filename"] == "contrat.pdf"
+            assert stamp["page"] == (2 if special else 1)
+            assert (stamp["style"], stamp["text"]) == (
+                ("with_text", "Lu et approuvé") if special else ("plain", None)
+            )
+            assert abs(stamp["x"] - x) < 1.5 and abs(stamp["y"] - y) < 1.5, stamp
+            assert (stamp["width"], stamp["height"]) == (180, 60)
+    assert_only_documented_calls(tab, base_url)
+
+
+async def only_draft(api: ApiClient) -> dict[str, Any]:
+    listed = await api.get("/v1/envelopes", params={"status": "draft"})
+    (draft,) = listed.json()["data"]
+    return await api.get_envelope(draft["id"])
+
+
+async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
+    tab: BrowserTab, api: ApiClient, base_url: str, runtime: Runtime
+) -> None:
+    user_id, sender_id = f"u-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:8]}"
+    user = {"email": LEA, "first_name": "Léa", "last_name": "Dupont"}
+    assert (await api.put(f"/v1/users/{user_id}", json=user)).status_code == 201
+    sender = {"email": SENDER, "first_name": "Jim", "last_name": "Agine"}
+    assert (await api.put(f"/v1/users/{sender_id}", json=sender)).status_code == 201
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key, sender=sender_id)  # a platform user sends
+    await choose_kind(page, "Validation de documents")
+    await pick_files(page, ("budget.xlsx", "application/vnd.ms-excel", b"not a pdf, and fine"))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await page.get_by_role("button", name="Suivant").click()
+
+    await page.get_by_label("M'ajouter en tant que valideur").check()
+    await expect(page.locator("#recipients li")).to_have_count(1)
+    await page.get_by_label("Adresse e-mail du destinataire").fill(user_id)
+    await expect(page.locator("#recipient-found")).to_contain_text(f"Léa Dupont ({LEA})")
+    await page.get_by_role("button", name="Ajouter", exact=True).click()
+    await expect(page.locator("#recipients li")).to_have_count(2)
+    await page.get_by_label("Recevoir une copie du document").check()
+    await page.get_by_role("button", name="Suivant").click()
+
+    await expect(page.locator("#summary li")).to_have_count(2)
+    await page.get_by_role("button", name="Envoyer pour validation").click()
+    await expect(page.locator("#envelope-status")).to_have_text("En cours")
+    await tab.screenshot("approval-progress")
+
+    listed = (await api.get("/v1/envelopes", params={"kind": "approval"})).json()["data"]
+    sent = await api.get_envelope(listed[0]["id"])
+    assert (sent["status"], sent["kind"], sent["sender_copy"]) == ("in_progress", "approval", True)
+    assert sent["sender"]["user_id"] == sender_id
+    assert [(r["is_sender"], r["email"], r["user_id"]) for r in sent["recipients"]] == [
+        (True, SENDER, sender_id),
+        (False, LEA, user_id),
+    ]
+
+    # The progress follows the event log: the sender approves elsewhere, the screen shows it.
+    first = sent["recipients"][0]["id"]
+    async with Recipient(base_url=base_url, timeout=30) as recipient:
+        opened = await recipient.open(runtime.secrets.link_token(uuid.UUID(first)))
+        assert opened.status_code == 201, opened.text
+        assert (await recipient.approve()).status_code == 200
+    await expect(page.locator('#timeline [data-type="recipient.approved"]')).to_be_visible()
+    await expect(page.locator('#progress-recipients li[data-status="approved"]')).to_have_count(1)
+    await expect(page.locator("#progress-recipients li").nth(1)).to_contain_text("Invité")
+    await tab.screenshot("approval-progress-approved")
+
+    # Léa's turn: reminded, then the envelope canceled, both from the progress screen.
+    await page.get_by_role("button", name="Relancer").click()
+    await expect(page.locator("#progress-said")).to_have_text(f"Relance envoyée à {LEA}.")
+    await expect(page.locator('#timeline [data-type="recipient.reminded"]')).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Annuler le flux").click()
+    await expect(page.locator("#envelope-status")).to_have_text("Annulé")
+    await expect(page.get_by_role("button", name="Relancer")).to_be_hidden()
+    assert (await api.get_envelope(sent["id"]))["status"] == "canceled"
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_a_refused_document_is_said_in_words(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    not_a_pdf = b"Just some notes, not a PDF.\n"
+    elsewhere = await api.envelope(kind="signature")
+    refusal = await api.upload(elsewhere["id"], not_a_pdf, filename="notes.txt")
+    assert refusal.status_code >= 400
+    detail = refusal.json()["detail"]
+
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("notes.txt", "text/plain", not_a_pdf))
+    await expect(page.get_by_role("alert")).to_have_text(f"notes.txt : {detail}")
+    await expect(page.locator("ul.documents li")).to_have_count(0)
+    await tab.screenshot("refusal")
+
+    # Over the budget: said before any byte is sent (the service would cut the upload off).
+    uploads_before = uploads(tab)
+    await pick_files(page, ("gros.pdf", "application/pdf", b"%PDF-1.7\n" + bytes(16 * 1024 * 1024)))
+    await expect(page.get_by_role("alert")).to_have_text(
+        "gros.pdf : ce fichier (16 Mo) dépasse la place restante dans l'enveloppe "
+        "(15 Mo sur 15 Mo)."
+    )
+    assert uploads(tab) == uploads_before
+    assert_only_documented_calls(tab, base_url)
+
+
+def uploads(tab: BrowserTab) -> int:
+    return sum(1 for method, url in tab.requests if method == "POST" and "/documents" in url)
+
+
+async def test_at_eidas_levels_stamps_have_no_text_and_every_blocker_is_said(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("bail.pdf", "application/pdf", make_pdf(1)))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await page.get_by_role("button", name="Suivant").click()
+    eidas_simple = re.compile(r"^Signature électronique .*eIDAS simple")
+    await page.get_by_role("radio", name=eidas_simple).check()
+    await page.get_by_role("button", name="Suivant").click()
+    await add_recipient(page, "ana@example")  # the field's own words follow the refusal
+    await expect(page.get_by_role("alert")).to_contain_text("/email : value is not a valid email")
+    await add_recipient(page, ANA)
+    await expect(page.get_by_label(f"Mobile (+33…) ({ANA})")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_be_empty()
+    await page.get_by_role("button", name="Positionner les signatures").click()
+
+    await expect(page.get_by_text("Le cachet avec texte n'est pas disponible")).to_be_visible()
+    await expect(page.get_by_label("Cachet avec texte")).to_have_count(0)
+    # Without a pointer: the keyboard puts the stamp at the foot of page 1.
+    await page.get_by_role("button", name=re.compile(f"^Cachet de {re.escape(ANA)}")).press("Enter")
+    await expect(page.locator(".page .stamp.placed")).to_have_count(1)
+    await expect(page.locator(".document-tab .badge")).to_have_attribute("data-stamps", "complete")
+    await page.get_by_role("button", name="Valider").click()
+
+    blockers = page.locator("#blockers li")
+    await expect(blockers).to_have_text(
+        [
+            "Pas assez de crédits à ce niveau : il en faut un par signataire.",
+            f"Il manque le mobile de {ANA}.",
+        ]
+    )
+    await expect(page.get_by_role("button", name="Envoyer pour signature")).to_be_disabled()
+    await tab.screenshot("eidas-blockers")
+    envelope = await only_draft(api)
+    (stamp,) = envelope["documents"][0]["stamp_placements"]
+    assert (stamp["page"], stamp["style"], stamp["x"]) == (1, "plain", 36)
+    assert abs(stamp["y"] - (A4[1] - 36 - 60)) < 0.1
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_a_reload_finds_the_draft_where_it_was_and_start_over_deletes_it(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await choose_kind(page, "Signature de documents")
+    await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(1)))
+    await expect(page.locator("ul.documents li")).to_have_count(1)
+    await page.reload()
+    await expect(page.locator("ul.documents li")).to_contain_text("contrat.pdf")
+    await expect(page.get_by_role("radio", name=re.compile("^Signature"))).to_be_checked()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Recommencer").click()
+    await expect(page.get_by_role("radio", name=re.compile("^Validation"))).to_be_enabled()
+    assert (await api.get("/v1/envelopes", params={"status": "draft"})).json()["data"] == []
+    await page.get_by_role("button", name="Se déconnecter").click()
+    await expect(page.get_by_label("Clé d'API")).to_be_empty()
+    assert await page.evaluate("sessionStorage.length") == 0
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_a_wrong_api_key_is_refused_in_words_and_not_kept(
+    tab: BrowserTab, base_url: str
+) -> None:
+    page = tab.page
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        refusal = await client.get("/v1/credits", headers={"Authorization": "Bearer cachet_nope"})
+    await page.goto(f"{base_url}/app/")
+    await page.get_by_label("Clé d'API").fill("cachet_nope")
+    await page.get_by_label("Votre adresse e-mail ou identifiant").fill(SENDER)
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_role("alert")).to_have_text(refusal.json()["detail"])
+    await expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
+    assert await page.evaluate("sessionStorage.length") == 0
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_english_is_one_click_away_and_stays_for_the_tab(
+    tab: BrowserTab, api: ApiClient, base_url: str
+) -> None:
+    page = tab.page
+    await sign_in(page, base_url, api.tenant_key)
+    await page.get_by_role("button", name="English").click()
+    await expect(page.get_by_role("heading", name="Create a workflow")).to_be_visible()
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Create a workflow")).to_be_visible()
+    await page.get_by_role("button", name="Français").click()
+    await expect(page.get_by_role("heading", name="Créer un flux de travail")).to_be_visible()
+    assert_only_documented_calls(tab, base_url)
+
+
+async def test_the_screens_are_usable_on_a_375_pixel_phone(
+    browser: Browser, api: ApiClient, base_url: str, tmp_path: Path
+) -> None:
+    artifacts = tmp_path / "screenshots"
+    artifacts.mkdir()
+    tab = await open_tab(browser, artifacts, ViewportSize(width=375, height=740))
+    page = tab.page
+    try:
+        await page.goto(f"{base_url}/app/")
+        await expect(page.get_by_label("Clé d'API")).to_be_in_viewport()
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-sign-in")
+        await sign_in(page, base_url, api.tenant_key)
+        await choose_kind(page, "Signature de documents")
+        await expect(page.get_by_text("+ Ajouter des fichiers")).to_be_in_viewport()
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-documents")
+
+        # The rest of the way on the phone too; a tap places the stamp.
+        await pick_files(page, ("contrat.pdf", "application/pdf", make_pdf(1)))
+        await expect(page.locator("ul.documents li")).to_have_count(1)
+        await page.get_by_role("button", name="Suivant").click()
+        await page.get_by_role("button", name="Suivant").click()
+        await add_recipient(page, ANA)
+        await expect(page.locator("#recipients li")).to_have_count(1)
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-recipients")
+        await page.get_by_role("button", name="Positionner les signatures").click()
+        await page.locator(".palette .stamp").click()
+        await expect(page.locator(".page .stamp.placed")).to_have_count(1)
+        await expect(page.locator(".document-tab .badge")).to_have_attribute(
+            "data-stamps", "complete"
+        )
+        assert await fits_the_width(page)
+        await tab.screenshot("phone-stamps")
+    finally:
+        await page.context.close()
+    assert_only_documented_calls(tab, base_url)
+
+
+async def fits_the_width(page: Page) -> bool:
+    """Nothing wider than the screen: no sideways scrolling."""
+    widths: list[int] = await page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    return widths[0] <= widths[1]
