@@ -92,30 +92,42 @@ class Holder:
     session_id: uuid.UUID
 
 
+# Each request pushes the idle deadline back, but writes it only once a minute: reading the
+# envelope twice in a minute costs no UPDATE (the deadline moves a minute less at most).
+LAST_SEEN_EVERY = timedelta(minutes=1)
+
+
 async def session_holder(session: AsyncSession, step: Step, secret: str, *, lock: bool) -> Holder:
     """The envelope and recipient behind a session secret. Ending the envelope (cancel,
     decline, expiry, failure) ends all of its sessions at once: 410 `envelope_ended`."""
-    row = await authenticate_session(session, step, secret)
-    holder = await session.get(Recipient, row.recipient_id)
-    assert holder is not None  # sessions are deleted with their recipient
-    envelope = await load_envelope(session, holder.envelope_id, lock=lock)
+    row, envelope_id = await authenticate_session(session, step, secret)
+    envelope = await load_envelope(session, envelope_id, lock=lock)
     _require_open(envelope)
     recipient = next(r for r in envelope.recipients if r.id == row.recipient_id)
     return Holder(envelope, recipient, row.id)
 
 
-async def authenticate_session(session: AsyncSession, step: Step, secret: str) -> RecipientSession:
-    """A session lives while it is used (each request pushes its idle deadline back), and
-    never longer than CACHET_SESSION_MAX_SECONDS after it was opened."""
-    row = await session.scalar(
-        select(RecipientSession).where(RecipientSession.secret_hash == sha256_hex(secret))
-    )
-    if row is None or session_expires_at(row, step.settings) < step.now:
+async def authenticate_session(
+    session: AsyncSession, step: Step, secret: str
+) -> tuple[RecipientSession, uuid.UUID]:
+    """The session and its recipient's envelope id. A session lives while it is used (each
+    request pushes its idle deadline back), and never longer than CACHET_SESSION_MAX_SECONDS
+    after it was opened."""
+    found = (
+        await session.execute(
+            select(RecipientSession, Recipient.envelope_id)
+            .join(Recipient, Recipient.id == RecipientSession.recipient_id)
+            .where(RecipientSession.secret_hash == sha256_hex(secret))
+        )
+    ).first()
+    if found is None or session_expires_at(found[0], step.settings) < step.now:
         raise Unauthenticated(
             "session_expired", "The session is unknown or expired; open the link again."
         )
-    row.last_seen_at = step.now
-    return row
+    row, envelope_id = found
+    if step.now - row.last_seen_at >= LAST_SEEN_EVERY:
+        row.last_seen_at = step.now
+    return row, envelope_id
 
 
 def session_expires_at(row: RecipientSession, settings: Settings) -> datetime:

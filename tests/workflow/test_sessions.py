@@ -107,3 +107,23 @@ async def test_no_session_outlives_its_absolute_lifetime(
         with clock_moved(runtime, moved):
             expired = await first.get("/v1/signing/envelope")
         assert expired.status_code == 401 and expired.json()["code"] == "session_expired"
+
+
+async def test_use_pushes_the_idle_deadline_back_written_once_a_minute(
+    api: ApiClient, base_url: str, mail: MailSink, runtime: Runtime
+) -> None:
+    """A request 30 s after the last one writes nothing (the deadline stays); one 90 s after
+    does. Idle for the whole idle time after that last write, the session is over."""
+    idle = timedelta(minutes=runtime.settings.recipient_session_idle_minutes)
+    async with two_sessions(api, base_url, mail, runtime) as (_envelope_id, first, _second):
+        with clock_moved(runtime, timedelta(seconds=30)):
+            assert (await first.get("/v1/signing/envelope")).status_code == 200
+        # Not moved by the request at +30 s: idle time after the opening ends it.
+        with clock_moved(runtime, idle + timedelta(seconds=1)):
+            assert (await first.get("/v1/signing/envelope")).status_code == 401
+    async with two_sessions(api, base_url, mail, runtime) as (_envelope_id, first, _second):
+        with clock_moved(runtime, timedelta(seconds=90)):
+            assert (await first.get("/v1/signing/envelope")).status_code == 200
+        # Moved to +90 s: still alive just after the opening's idle deadline.
+        with clock_moved(runtime, idle + timedelta(seconds=1)):
+            assert (await first.get("/v1/signing/envelope")).status_code == 200
