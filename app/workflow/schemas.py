@@ -49,6 +49,17 @@ class RemindOut(ResponseBody):
     reminder_count: int
 
 
+class SigningLinkOut(ResponseBody):
+    url: str = Field(
+        description="the recipient's signing page (CACHET_SIGNING_URL with their token): a "
+        "credential, to show to this recipient only, in a browser window or an iframe of an "
+        "origin listed in CACHET_FRAME_ANCESTORS"
+    )
+    expires_at: datetime | None = Field(
+        description="the link works until the envelope expires (or ends sooner)"
+    )
+
+
 # --- recipient side -----------------------------------------------------------------------
 
 
