@@ -78,12 +78,35 @@ class SessionOut(ResponseBody):
     recipient_id: uuid.UUID
 
 
+class SigningPage(ResponseBody):
+    width: float = Field(description="displayed width in points")
+    height: float = Field(description="displayed height in points")
+
+
+class SigningStamp(ResponseBody):
+    """Where a signer's signature goes: points from the top-left of the page as displayed."""
+
+    position: int = Field(description="the signer's place in the order")
+    is_me: bool
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
 class SigningDocument(ResponseBody):
     id: uuid.UUID
     filename: str
     content_type: str
     size_bytes: int
     page_count: int | None
+    pages: list[SigningPage] = Field(
+        default_factory=list, description="PDFs: each page's displayed size, in order"
+    )
+    stamps: list[SigningStamp] = Field(
+        default_factory=list, description="signature envelopes: every signer's stamp box"
+    )
 
 
 class SigningParticipant(ResponseBody):

@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
-from app.envelopes.models import Envelope, EnvelopeKind, Recipient
+from app.envelopes.models import Document, Envelope, EnvelopeKind, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_name
 from app.envelopes.states import DONE_RECIPIENT
 from app.errors import DomainError
@@ -28,7 +28,9 @@ from app.workflow.schemas import (
     SigningDocument,
     SigningEnvelopeOut,
     SigningMe,
+    SigningPage,
     SigningParticipant,
+    SigningStamp,
     SummaryLine,
 )
 
@@ -78,15 +80,31 @@ async def signing_envelope_out(
             )
             for r in envelope.recipients
         ],
-        documents=[
-            SigningDocument(
-                id=d.id,
-                filename=d.filename,
-                content_type=d.content_type,
-                size_bytes=d.size_bytes,
-                page_count=d.page_count,
+        documents=[_signing_document(d, envelope, me) for d in envelope.documents],
+    )
+
+
+def _signing_document(document: Document, envelope: Envelope, me: Recipient) -> SigningDocument:
+    """With what the signing page draws: each page's size, and the stamps' boxes on them."""
+    positions = {r.id: r.position for r in envelope.recipients}
+    return SigningDocument(
+        id=document.id,
+        filename=document.filename,
+        content_type=document.content_type,
+        size_bytes=document.size_bytes,
+        page_count=document.page_count,
+        pages=[SigningPage(width=p["width"], height=p["height"]) for p in document.pages or []],
+        stamps=[
+            SigningStamp(
+                position=positions[s.recipient_id],
+                is_me=s.recipient_id == me.id,
+                page=s.page,
+                x=s.x,
+                y=s.y,
+                width=s.width,
+                height=s.height,
             )
-            for d in envelope.documents
+            for s in sorted(document.stamps, key=lambda s: positions[s.recipient_id])
         ],
     )
 
