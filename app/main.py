@@ -27,6 +27,7 @@ from app.api import (
     providers,
     recipient,
     recipients,
+    signing_page,
     stamps,
     users,
     validations,
@@ -280,7 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
-    for module in (recipient, webhooks):
+    for module in (recipient, webhooks, signing_page):
         app.include_router(module.router)
     app.include_router(credits.router)
     app.include_router(pki.router)
