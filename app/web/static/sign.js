@@ -55,7 +55,7 @@
   }
 
   function show(children, focusHeading) {
-    main.replaceChildren.apply(main, [].concat(children));
+    main.replaceChildren.apply(main, [].concat(children).filter(Boolean));
     var heading = main.querySelector("h1");
     if (focusHeading !== false && heading) {
       heading.setAttribute("tabindex", "-1");
@@ -388,7 +388,7 @@
     var box = alertBox();
     var info = h("p", { role: "status" }, t("sms_intro", { phone: view.me.phone_hint || "" }));
     var input = h("input", { id: "otp-code", name: "code", inputmode: "numeric",
-      autocomplete: "one-time-code", maxlength: "6", pattern: "[0-9]{6}", required: true });
+      autocomplete: "one-time-code", maxlength: "6", "aria-required": "true" });
     var verifyButton = h("button", { type: "submit" }, t("verify"));
     var codeForm = h("form", { className: "code", hidden: true, onsubmit: function (event) {
       event.preventDefault();
@@ -674,7 +674,9 @@
 
   function declineArea() {
     var box = alertBox();
-    var reason = h("textarea", { id: "decline-reason", rows: "3", maxlength: "2000", required: true });
+    // aria-required, not required: the page says what is missing, in the recipient's words.
+    var reason = h("textarea", { id: "decline-reason", rows: "3", maxlength: "2000",
+      "aria-required": "true" });
     var confirm = h("button", { type: "submit", className: "danger" }, t("decline_confirm"));
     var form = h("form", { className: "decline-form", hidden: true, onsubmit: function (event) {
       event.preventDefault();
