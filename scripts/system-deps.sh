@@ -3,11 +3,12 @@
 #   softhsm2       softhsm2-util and the PKCS#11 module the seal tests sign with
 #   poppler-utils  pdfsig (independent signature check), pdftoppm, pdftotext
 #   libnss3-tools  certutil (the NSS database in which pdfsig trusts the test root)
+#   chromium       the browser the signing page's tests drive with Playwright (tests/web)
 # Tests never skip when these are missing: `make test` stops here instead.
 set -eu
 
-PACKAGES="softhsm2 poppler-utils libnss3-tools"
-COMMANDS="softhsm2-util pdfsig pdftoppm pdftotext certutil"
+PACKAGES="softhsm2 poppler-utils libnss3-tools chromium"
+COMMANDS="softhsm2-util pdfsig pdftoppm pdftotext certutil chromium"
 
 missing_commands() {
     missing=""
