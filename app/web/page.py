@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Final
 
@@ -28,6 +29,7 @@ class Asset:
     media_type: str
 
 
+@cache  # a handful of small files that never change while the service runs
 def read_asset(name: str) -> Asset | None:
     """One of the page's own files, by name; None for anything else (no path is followed)."""
     media_type = ASSET_TYPES.get(name)
