@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.api.deps import RuntimeDep, SessionDep
 from app.crypto import sha256_hex
-from app.envelopes.models import Recipient
+from app.envelopes.models import Envelope, EnvelopeKind, Recipient
 from app.errors import NotFound
 from app.web.catalogue import locale_from_accept_language
 from app.web.page import (
@@ -33,14 +33,19 @@ async def signing_page(
 ) -> HTMLResponse:
     """The page; 404 (a page too, in the browser's language) for a link that names nobody."""
     settings = runtime.settings
-    locale = await session.scalar(
-        select(Recipient.locale).where(Recipient.token_hash == sha256_hex(token))
-    )
-    found = locale is not None
+    named = (
+        await session.execute(
+            select(Recipient.locale, Envelope.kind)
+            .join(Envelope, Envelope.id == Recipient.envelope_id)
+            .where(Recipient.token_hash == sha256_hex(token))
+        )
+    ).one_or_none()
+    found = named is not None
     page = signing_page_html(
-        locale=locale.value if locale is not None else _browser_locale(request),
+        locale=named.locale.value if named is not None else _browser_locale(request),
         parent_origins=settings.frame_parent_origins,
         state="open" if found else "unknown",
+        approval=named is not None and named.kind is EnvelopeKind.approval,
     )
     headers = {
         **PAGE_HEADERS,

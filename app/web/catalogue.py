@@ -99,6 +99,8 @@ EN: Final[dict[str, str]] = {
     "unknown": "This link is not valid. Check that you opened it whole, or ask the sender "
     "for a new one.",
     "blocked_heading": "Signing is blocked",
+    "sms_blocked": "Too many wrong codes, or a phone number that cannot receive them. The "
+    "sender has been told and can unlock it.",
     "error_generic": "Something went wrong. Try again in a moment.",
     "error_network": "The service cannot be reached. Check your connection and try again.",
     "error_otp_invalid": "Wrong code. Tries left for this code: {attempts_left}.",
@@ -212,6 +214,8 @@ FR: Final[dict[str, str]] = {
     "unknown": "Ce lien n'est pas valide. Vérifiez que vous l'avez ouvert en entier, ou "
     "demandez-en un nouveau à l'expéditeur.",
     "blocked_heading": "La signature est bloquée",
+    "sms_blocked": "Trop de codes erronés, ou un numéro qui ne peut pas les recevoir. "
+    "L'expéditeur a été prévenu et peut la débloquer.",
     "error_generic": "Une erreur est survenue. Réessayez dans un instant.",
     "error_network": "Le service est injoignable. Vérifiez votre connexion et réessayez.",
     "error_otp_invalid": "Code erroné. Essais restants pour ce code : {attempts_left}.",

@@ -64,10 +64,13 @@ PAGE_HEADERS: Final = {
 }
 
 
-def signing_page_html(*, locale: str, parent_origins: list[str], state: str = "open") -> str:
+def signing_page_html(
+    *, locale: str, parent_origins: list[str], state: str = "open", approval: bool = False
+) -> str:
     """The shell sign.js fills in. state "unknown" is a link that names nobody: the page says
     so without any script (nothing to ask the API)."""
     strings = strings_for(locale)
+    title = strings["title_approval" if approval else "title"]
     config = {"locale": locale, "strings": strings, "parentOrigins": parent_origins}
     if state == "unknown":
         body = (
@@ -89,7 +92,7 @@ def signing_page_html(*, locale: str, parent_origins: list[str], state: str = "o
         f'<!doctype html><html lang="{html.escape(locale)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
-        f"<title>{html.escape(strings['title'])} · Cachet</title>"
+        f"<title>{html.escape(title)} · Cachet</title>"
         f'<link rel="stylesheet" href="{ASSET_PREFIX}sign.css">{script}</head>'
         f'<body><main id="main" tabindex="-1">{body}</main></body></html>'
     )

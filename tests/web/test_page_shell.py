@@ -54,6 +54,7 @@ async def test_the_page_has_a_strict_policy_and_no_inline_code(
     assert page.headers["cache-control"] == "no-store"
     tags = _tags(page.text)
     assert ("html", {"lang": "en"}) in tags
+    assert "<title>Approve documents · Cachet</title>" in page.text
     for tag, attributes in tags:
         assert "style" not in attributes and tag != "style", (tag, attributes)
         assert not any(name.startswith("on") for name in attributes), (tag, attributes)

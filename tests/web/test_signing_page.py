@@ -9,6 +9,7 @@ import io
 import uuid
 from pathlib import Path
 
+import httpx
 import pikepdf
 from playwright.async_api import Browser, Page, expect
 
@@ -298,3 +299,74 @@ async def test_an_origin_not_listed_cannot_frame_the_page(
 
 async def _child_frame_url(page: Page) -> str:
     return page.frames[1].url if len(page.frames) > 1 else ""
+
+
+async def test_a_signer_signs_with_the_keyboard_alone(
+    api: ApiClient, browser: Browser, base_url: str, mail: MailSink
+) -> None:
+    """Typing the name is the pad's keyboard way; then Tab, Space and Enter do the rest."""
+    envelope = await api.envelope(kind="signature", name=f"Keys {_tag()}", locale="en")
+    uploaded = await api.upload(envelope["id"], make_pdf(), filename="keys.pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    signer = await api.add_recipient(envelope["id"], email=f"keys+{_tag()}@example.com")
+    await put_stamp(api, envelope["id"], uploaded.json()["id"], signer["id"])
+    await send(api, envelope["id"])
+
+    context, page = await open_emailed_link(browser, base_url, mail, signer["email"])
+    await page.get_by_label("Draw").focus()
+    await page.keyboard.press("ArrowRight")  # the radio group moves to "Type"
+    await expect(page.get_by_label("Your name, as your signature")).to_be_focused()
+    await page.keyboard.type("Kay Board")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Clear")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("I agree")).to_be_focused()
+    await page.keyboard.press("Space")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Sign", exact=True)).to_be_focused()
+    await page.keyboard.press("Enter")
+    done = page.get_by_role("heading", name="You have signed. Thank you.")
+    await expect(done).to_be_visible(timeout=SIGNING_TIMEOUT_MS)
+    await expect(done).to_be_focused()  # each new page moves focus to its heading
+    await context.close()
+
+
+async def test_an_eidas_advanced_signer_passes_the_identity_check_then_signs(
+    api: ApiClient,
+    browser: Browser,
+    base_url: str,
+    mail: MailSink,
+    runtime: Runtime,
+    screenshot: Screenshot,
+) -> None:
+    await grant_credits(api, runtime, "eidas_advanced", 1)
+    envelope = await draft_eidas_envelope(api, _tag(), signers=1, level="eidas_advanced")
+    signer = envelope["recipients"][0]
+    english = await api.patch(
+        f"/v1/envelopes/{envelope['id']}/recipients/{signer['id']}", json={"locale": "en"}
+    )
+    assert english.status_code == 200, english.text
+    await send(api, envelope["id"])
+
+    context, page = await open_emailed_link(browser, base_url, mail, signer["email"])
+    await page.get_by_role("button", name="Send code").click()
+    await page.get_by_label("Code received by SMS").fill(await newest_code(base_url, signer["id"]))
+    await page.get_by_role("button", name="Verify").click()
+    await expect(page.get_by_role("heading", name="Check your identity")).to_be_visible()
+    await page.get_by_role("button", name="Check my identity").click()
+    opener = page.get_by_role("link", name="Open the identity check")
+    await expect(opener).to_be_visible()
+    session_id = str(await opener.get_attribute("href")).rstrip("/").rsplit("/", 1)[-1]
+    await screenshot(page, "identity")
+    # What the person does at the provider: the development provider's page, decided by hand.
+    async with httpx.AsyncClient(base_url=base_url) as provider:
+        decided = await provider.post(
+            f"/dev/identity/{session_id}/complete",
+            json={"outcome": "approved", "first_name": "SIGNATAIRE0", "last_name": "MARTIN"},
+        )
+        assert decided.status_code == 200, decided.text
+    await expect(page.get_by_role("heading", name="Your signature")).to_be_visible(timeout=15_000)
+    await sign_on_page(page)
+    done = page.get_by_role("heading", name="You have signed. Thank you.")
+    await expect(done).to_be_visible(timeout=SIGNING_TIMEOUT_MS)
+    await context.close()

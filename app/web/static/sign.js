@@ -272,10 +272,12 @@
     ]);
   }
 
+  // No step to do, yet it is this recipient's turn: the SMS step is locked (too many wrong
+  // codes) or the phone cannot be reached; the sender was told and can put it right.
   function blockedPanel() {
     var me = state.view.me;
     var reason = me.steps.some(function (s) { return s.step === "sms" && s.status === "blocked"; })
-      ? "error_otp_locked" : "error_generic";
+      ? "sms_blocked" : "error_generic";
     return h("section", { className: "panel" }, [
       h("h2", {}, t("blocked_heading")), h("p", { role: "alert" }, t(reason)),
     ]);
@@ -437,8 +439,9 @@
         }
         send.disabled = false;
         if (answer.status === 429) {
-          var wait = Number(answer.response.headers.get("Retry-After")) || 30;
-          countdown(wait);
+          // A code went out moments ago (before a reload, say): it can still be entered.
+          codeForm.hidden = false;
+          countdown(Number(answer.response.headers.get("Retry-After")) || 30);
         }
         if (answer.status === 423 || (answer.data && answer.data.code === "phone_unreachable")) {
           send.disabled = true;
