@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import EnvelopeViewDep, PrincipalDep, RuntimeDep, SenderStepDep, SessionDep
+from app.api.deps import EnvelopeViewDep, PrincipalDep, SenderStepDep, SessionDep
 from app.api.problems import problems
 from app.envelopes import recipients, service
 from app.envelopes.schemas import (
@@ -109,14 +109,14 @@ async def create_signing_link(
     recipient_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    runtime: RuntimeDep,
+    step: SenderStepDep,
 ) -> SigningLinkOut:
     """Embedded signing: the signing page's URL for the recipient whose turn it is, for the
     platform to show in its own window or iframe (the framing origins are
     CACHET_FRAME_ANCESTORS; the page posts `cachet.signed`, `cachet.approved` or
     `cachet.declined` to its parent). The same link the invitation carries: give it to that
     recipient only. 409 `not_your_turn` (or `already_acted`, `envelope_not_in_progress`) for
-    anyone else; 410 `envelope_ended`."""
-    envelope = await load_envelope(session, envelope_id, lock=False, tenant_id=principal.tenant_id)
-    link = workflow_service.signing_link(envelope, recipient_id, runtime.secrets, runtime.settings)
+    anyone else; 410 `envelope_ended`. Recorded in the evidence as `recipient.link_issued`."""
+    envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
+    link = await workflow_service.signing_link(session, step, envelope, recipient_id)
     return SigningLinkOut(url=link.url, expires_at=link.expires_at)

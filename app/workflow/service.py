@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.activity import Step
 from app.config import Settings
 from app.credits import service as credits
-from app.crypto import SecretBox, sha256_hex
+from app.crypto import sha256_hex
 from app.envelopes.models import (
     Delivery,
     Envelope,
@@ -218,15 +218,18 @@ class SigningLink:
     expires_at: datetime | None
 
 
-def signing_link(
-    envelope: Envelope, recipient_id: uuid.UUID, secrets: SecretBox, settings: Settings
+async def signing_link(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient_id: uuid.UUID
 ) -> SigningLink:
     """The link an invitation would carry, for a platform that shows the page itself; only
     for the recipient whose turn it is (409 `not_your_turn`, `already_acted`; 410 once the
-    envelope has ended)."""
+    envelope has ended). The evidence keeps who was given whose link, and when."""
     recipient = find_recipient(envelope, recipient_id)
     require_turn(envelope, recipient)
-    url = link_for(recipient, secrets, settings.signing_link_template)
+    await step.record(
+        session, envelope, EventType.recipient_link_issued, recipient_id=str(recipient.id)
+    )
+    url = link_for(recipient, step.secrets, step.settings.signing_link_template)
     return SigningLink(url, envelope.expires_at)
 
 

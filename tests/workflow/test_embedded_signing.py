@@ -38,6 +38,10 @@ async def test_a_signing_link_for_the_recipient_whose_turn_it_is(
         opened = await recipient.open(token)
         assert opened.status_code == 201, opened.text
         assert opened.json()["recipient_id"] == approvers[0]["id"]
+    events = (await api.get(f"/v1/envelopes/{envelope['id']}/events")).json()["data"]
+    issued = [e for e in events if e["type"] == "recipient.link_issued"]
+    assert [e["data"]["recipient_id"] for e in issued] == [approvers[0]["id"]]
+    assert issued[0]["actor"]["kind"] == "api_key"  # the platform asked, not the signer
 
 
 async def test_no_signing_link_for_a_recipient_whose_turn_it_is_not(api: ApiClient) -> None:
