@@ -32,6 +32,13 @@ from tests.workflow.eidas_support import draft_eidas_envelope, grant_credits, ne
 from tests.workflow.signing_support import check_valid, put_stamp, sent_signature_envelope
 from tests.workflow.support import approval_envelope, send
 
+# A page taller than its frame scrolls inside it: the signer's own box is brought into view.
+MY_STAMP_SHOWN_IN_ITS_FRAME = """() => {
+  const frame = document.querySelector(".page-frame").getBoundingClientRect();
+  const mine = document.querySelector(".stamp.mine").getBoundingClientRect();
+  return frame.top <= mine.top && mine.bottom <= frame.bottom;
+}"""
+
 
 def _tag() -> str:
     return uuid.uuid4().hex[:8]
@@ -185,7 +192,8 @@ async def test_an_eidas_simple_signer_enters_the_sms_code_then_signs(
     await screenshot(page, "wrong-code")
     await page.get_by_label("Code received by SMS").fill(code)
     await page.get_by_role("button", name="Verify").click()
-    await expect(page.get_by_role("heading", name="Your signature")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Your signature")).to_be_focused()  # next step
+    await page.wait_for_function(MY_STAMP_SHOWN_IN_ITS_FRAME, timeout=5_000)
     await sign_on_page(page)
     done = page.get_by_role("heading", name="You have signed. Thank you.")
     await expect(done).to_be_visible(timeout=SIGNING_TIMEOUT_MS)

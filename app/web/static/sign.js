@@ -54,10 +54,12 @@
     return element;
   }
 
-  function show(children, focusHeading) {
+  // Each new page moves the focus to its heading, so that a screen reader announces where
+  // the recipient is now (a later step of the ceremony: that step's heading).
+  function show(children, heading) {
     main.replaceChildren.apply(main, [].concat(children).filter(Boolean));
-    var heading = main.querySelector("h1");
-    if (focusHeading !== false && heading) {
+    heading = heading || main.querySelector("h1");
+    if (heading) {
       heading.setAttribute("tabindex", "-1");
       heading.focus();
     }
@@ -256,7 +258,10 @@
     else if (pending.step === "identity") panel = identityPanel();
     else if (view.kind === "approval") panel = approvePanel();
     else panel = signPanel(view);
-    show(envelopeHeader(view).concat([stepList(view), documentViewer(view), panel]));
+    var later = state.stepShown !== undefined && state.stepShown !== (pending && pending.step);
+    state.stepShown = pending && pending.step;
+    show(envelopeHeader(view).concat([stepList(view), documentViewer(view), panel]),
+      later ? panel.querySelector("h2") : null);
   }
 
   function stepList(view) {
@@ -343,6 +348,7 @@
       zoomOut.disabled = viewer.zoom <= 0.5;
       zoomIn.disabled = viewer.zoom >= 3;
       drawPage(document_, viewer, sheet);
+      showMyStamp(frame, sheet);
     }
     body.replaceChildren(
       h("div", { className: "toolbar" }, [previous, counter, next, zoomOut, zoomText, zoomIn]),
@@ -350,6 +356,15 @@
       downloadButton(document_)
     );
     draw();
+  }
+
+  // A tall page scrolls inside its frame: bring this signer's own box into view, once the
+  // frame is on the page and laid out.
+  function showMyStamp(frame, sheet) {
+    requestAnimationFrame(function () {
+      var mine = sheet.querySelector(".stamp.mine");
+      frame.scrollTop = mine ? Math.max(0, sheet.offsetTop + mine.offsetTop - 40) : 0;
+    });
   }
 
   function drawPage(document_, viewer, sheet) {
