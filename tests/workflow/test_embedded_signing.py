@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from app.runtime import Runtime
+from app.worker import sweep
 from tests.support import ApiClient
 from tests.support.sinks import MailSink
 from tests.workflow.support import Recipient, approval_envelope, send
+from tests.workflow.test_lifecycle import clock_moved
 
 
 def _tag() -> str:
@@ -115,3 +118,21 @@ async def test_delivery_none_sends_no_invitation_but_the_next_recipient_is_email
     assert mail.to(embedded["email"]) == []
     shown = await api.get_envelope(envelope["id"])
     assert [r["status"] for r in shown["recipients"]] == ["approved", "invited"]
+
+
+async def test_delivery_none_has_no_scheduled_reminders(api: ApiClient, runtime: Runtime) -> None:
+    envelope = await api.envelope(
+        kind="approval", name=f"Quiet {_tag()}", reminders={"interval_days": 1, "max_count": 3}
+    )
+    uploaded = await api.upload(envelope["id"], b"figures\n", filename="f.txt")
+    assert uploaded.status_code == 201, uploaded.text
+    await api.add_recipient(envelope["id"], email=f"quiet{_tag()}@example.com", delivery="none")
+    await send(api, envelope["id"])
+
+    with clock_moved(runtime, timedelta(days=2, minutes=1)):
+        await sweep(runtime, {})
+
+    shown = await api.get_envelope(envelope["id"])
+    assert shown["recipients"][0]["reminder_count"] == 0
+    events = (await api.get(f"/v1/envelopes/{envelope['id']}/events")).json()["data"]
+    assert "recipient.reminded" not in [e["type"] for e in events]
