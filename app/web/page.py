@@ -92,6 +92,7 @@ def signing_page_html(
         f'<!doctype html><html lang="{html.escape(locale)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
+        '<link rel="icon" href="data:,">'
         f"<title>{html.escape(title)} · Cachet</title>"
         f'<link rel="stylesheet" href="{ASSET_PREFIX}sign.css">{script}</head>'
         f'<body><main id="main" tabindex="-1">{body}</main></body></html>'

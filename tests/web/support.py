@@ -10,8 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
+from tests.support import ApiClient
 from tests.support.sinks import MailSink, link_token
 
 # Pages poll the signing job; a signature with its timestamp takes a few seconds here.
@@ -19,15 +20,31 @@ SIGNING_TIMEOUT_MS = 60_000
 
 
 async def open_emailed_link(
-    browser: Browser, base_url: str, mail: MailSink, address: str, **context_options: object
+    browser: Browser,
+    base_url: str,
+    mail: MailSink,
+    address: str,
+    *,
+    complaints: list[str] | None = None,
+    **context_options: object,
 ) -> tuple[BrowserContext, Page]:
     """A fresh browser (no shared storage) on the link of the newest invitation to address.
-    The link names the default public URL; the test server listens elsewhere on loopback."""
+    The link names the default public URL; the test server listens elsewhere on loopback.
+    complaints, if given, collects the console's errors and warnings (CSP violations among
+    them) and the script's uncaught exceptions, from the first request on."""
     invitation = (await mail.wait_for(address))[-1]
     context = await browser.new_context(**context_options)  # type: ignore[arg-type]
     page = await context.new_page()
+    if complaints is not None:
+        page.on("console", lambda m: _note(complaints, m))
+        page.on("pageerror", lambda error: complaints.append(f"uncaught: {error}"))
     await page.goto(f"{base_url}/sign/{link_token(invitation)}")
     return context, page
+
+
+def _note(complaints: list[str], message: ConsoleMessage) -> None:
+    if message.type in ("error", "warning"):
+        complaints.append(f"{message.type}: {message.text}")
 
 
 async def draw_signature(page: Page, pad_name: str = "Signature pad") -> None:
@@ -94,3 +111,23 @@ async def platform_page(origin: str, iframe_src: str) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def expect_signed(
+    page: Page, api: ApiClient, envelope_id: str, heading: str = "You have signed. Thank you."
+) -> None:
+    """The page says the signature is applied; if it does not in time, the failure tells
+    what the service recorded meanwhile (statuses and the last events)."""
+    try:
+        await expect(page.get_by_role("heading", name=heading)).to_be_visible(
+            timeout=SIGNING_TIMEOUT_MS
+        )
+    except AssertionError as failure:
+        envelope = await api.get_envelope(envelope_id)
+        events = (await api.get(f"/v1/envelopes/{envelope_id}/events")).json()["data"]
+        recorded = [(e["type"], e["data"]) for e in events[-6:]]
+        statuses = [(r["email"], r["status"]) for r in envelope["recipients"]]
+        raise AssertionError(
+            f"{failure}\nenvelope {envelope['status']} {statuses} problem={envelope['problem']}"
+            f"\nlast events: {recorded}"
+        ) from None

@@ -61,7 +61,8 @@ async def test_the_page_has_a_strict_policy_and_no_inline_code(
         if tag == "script":  # a file of ours, or data that is never run
             assert attributes.get("src") or attributes.get("type") == "application/json"
     linked = [a.get("src") or a.get("href") for _, a in tags if a.get("src") or a.get("href")]
-    assert linked and all(str(url).startswith("/assets/sign/") for url in linked), linked  # no CDN
+    # Nothing from elsewhere (no CDN); the icon is an empty data: URL, so no request at all.
+    assert linked and all(str(url).startswith(("/assets/sign/", "data:")) for url in linked)
 
 
 async def test_the_assets_are_served_and_nothing_else(base_url: str) -> None:
