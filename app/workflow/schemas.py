@@ -36,7 +36,8 @@ class EmailPreview(ResponseBody):
 class PreviewOut(ResponseBody):
     recipients: list[SummaryLine] = Field(description="in the order they will act")
     invitation: EmailPreview | None = Field(
-        description="the first recipient's invitation, exactly as it will be sent"
+        description="the first recipient's invitation, exactly as it will be sent; null when "
+        "their delivery is `none` (the platform gives them the link)"
     )
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
-from app.envelopes.models import Document, Envelope, EnvelopeKind, Recipient
+from app.envelopes.models import Delivery, Document, Envelope, EnvelopeKind, Recipient
 from app.envelopes.people import recipient_email, recipient_name, sender_name
 from app.envelopes.states import DONE_RECIPIENT
 from app.errors import DomainError
@@ -175,7 +175,8 @@ def preview_out(envelope: Envelope, runtime: Runtime) -> PreviewOut:
         for r in envelope.recipients
     ]
     first = envelope.recipients[0] if envelope.recipients else None
-    invitation = _invitation_preview(envelope, first, runtime) if first else None
+    emailed = first is not None and first.delivery is Delivery.email
+    invitation = _invitation_preview(envelope, first, runtime) if first and emailed else None
     return PreviewOut(recipients=lines, invitation=invitation)
 
 

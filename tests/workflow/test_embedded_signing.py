@@ -104,6 +104,8 @@ async def test_delivery_none_sends_no_invitation_but_the_next_recipient_is_email
     )
     emailed = await api.add_recipient(envelope["id"], email=f"emailed{tag}@example.com")
     assert embedded["delivery"] == "none" and emailed["delivery"] == "email"
+    preview = (await api.get(f"/v1/envelopes/{envelope['id']}/preview")).json()
+    assert preview["invitation"] is None  # the first one is not emailed
     await send(api, envelope["id"])
 
     remind = await api.post(f"/v1/envelopes/{envelope['id']}/remind")
