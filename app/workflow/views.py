@@ -10,7 +10,14 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
-from app.envelopes.models import Delivery, Document, Envelope, EnvelopeKind, Recipient
+from app.envelopes.models import (
+    Delivery,
+    Document,
+    Envelope,
+    EnvelopeKind,
+    Recipient,
+    RecipientStatus,
+)
 from app.envelopes.people import recipient_email, recipient_name, sender_name
 from app.envelopes.states import DONE_RECIPIENT
 from app.errors import DomainError
@@ -65,7 +72,7 @@ async def signing_envelope_out(
             role=role,
             status=me.status,
             actions=actions,
-            signature=signature_state(request),
+            signature=signature_state(request, me),
             consent_text=service.consent_text(me) if is_signer else None,
             steps=await _steps(session, step, envelope, me, request, session_id),
             phone_hint=phone_hint(phone) if phone else None,
@@ -154,10 +161,17 @@ def actions_of(
     return ["sign", "decline"]
 
 
-def signature_state(request: SignatureRequest | None) -> Literal["pending", "applied"] | None:
+def signature_state(
+    request: SignatureRequest | None, me: Recipient
+) -> Literal["pending", "applied"] | None:
+    """`applied` only together with the status `signed`. The view reads the envelope, then
+    the request, each at its own moment (READ COMMITTED): when the signing job commits in
+    between, the request is applied while the recipient read a moment earlier is not signed
+    yet; that view says `pending`, and the next read says both."""
     if request is None or request.status is SignatureRequestStatus.abandoned:
         return None
-    return "applied" if request.status is SignatureRequestStatus.applied else "pending"
+    applied = request.status is SignatureRequestStatus.applied
+    return "applied" if applied and me.status is RecipientStatus.signed else "pending"
 
 
 def preview_out(envelope: Envelope, runtime: Runtime) -> PreviewOut:

@@ -174,7 +174,7 @@
       return message("ended_heading", "ended");
     }
     if (me.status === "declined") return showDone("done_declined");
-    if (me.status === "signed") return showDone("done_signed");
+    if (me.status === "signed" || me.signature === "applied") return showDone("done_signed");
     if (me.status === "approved") return showDone("done_approved");
     if (me.signature === "pending") return waitForSignature();
     if (me.actions.length === 0) return showNotYourTurn(view);
@@ -236,11 +236,13 @@
     var poll = function () {
       api("GET", "/v1/signing/envelope").then(function (answer) {
         if (answer.ok) state.view = answer.data;
-        if (answer.ok && answer.data.me.status === "signed") {
+        var me = answer.ok ? answer.data.me : null;
+        if (me && (me.status === "signed" || me.signature === "applied")) {
           tellParent("cachet.signed");
           return showDone("done_signed");
         }
-        if (answer.ok && answer.data.me.signature !== "pending") return route(answer.data);
+        // No request any more: the signature was abandoned; the view says what now.
+        if (me && me.signature === null) return route(answer.data);
         if (answer.status === 410) return message("ended_heading", "ended");
         setTimeout(poll, POLL_MS);
       });
