@@ -172,6 +172,7 @@ async def get_signing_document_content(
 
 PAGE_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "The page as displayed, as a PNG"},
+    304: {"description": "The image named by If-None-Match (its ETag) is still the page"},
     **problems(401, 404, 409, 410, 422, 503),
 }
 
@@ -187,6 +188,7 @@ async def get_signing_document_page(
     page: Annotated[int, Path(ge=1, description="1-based page number")],
     who: ReadingDep,
     runtime: RuntimeDep,
+    request: Request,
     scale: Annotated[
         float,
         Query(
@@ -204,7 +206,14 @@ async def get_signing_document_page(
     document = find_document(who.envelope, document_id)
     if document.page_count is None:
         raise Conflict("not_a_pdf", "Only PDF documents are shown page by page.")
-    path = await runtime.blobs.local_path(version_sha256(document, None))
+    sha256 = version_sha256(document, None)
+    # The image changes only with the version (each signature makes a new one): a browser
+    # that has it asks again and is told 304, with no drawing.
+    etag = f'"{sha256[:32]}-{page}-{scale:g}"'
+    cache = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=cache)
+    path = await runtime.blobs.local_path(sha256)
     try:
         rendered = await runtime.pdf_gate.run(render_page_png, str(path), page, scale)
     except PageOutOfRange:
@@ -216,7 +225,7 @@ async def get_signing_document_page(
     return Response(
         rendered.png,
         media_type="image/png",
-        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
+        headers={**cache, "X-Content-Type-Options": "nosniff"},
     )
 
 

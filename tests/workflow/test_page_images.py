@@ -53,8 +53,19 @@ async def test_pages_are_png_images_of_the_page_as_displayed(
             f"/v1/signing/documents/{document_id}/pages/2.png", params={"scale": 1}
         )
         view = await signer.view()
+        again = await signer.get(
+            f"/v1/signing/documents/{document_id}/pages/1.png",
+            headers={"If-None-Match": first.headers["etag"]},
+        )
+        other_scale = await signer.get(
+            f"/v1/signing/documents/{document_id}/pages/1.png",
+            params={"scale": 2},
+            headers={"If-None-Match": first.headers["etag"]},
+        )
 
     assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    assert again.status_code == 304 and again.content == b""  # not drawn again
+    assert other_scale.status_code == 200
     portrait = Image.open(io.BytesIO(first.content))
     assert _about(portrait.size, (A4[0] * 1.5, A4[1] * 1.5))
     landscape = Image.open(io.BytesIO(turned.content))
