@@ -10,7 +10,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    FrameLocator,
+    Page,
+    expect,
+)
 
 from tests.support import ApiClient
 from tests.support.sinks import MailSink, link_token
@@ -47,9 +54,12 @@ def _note(complaints: list[str], message: ConsoleMessage) -> None:
         complaints.append(f"{message.type}: {message.text}")
 
 
-async def draw_signature(page: Page, pad_name: str = "Signature pad") -> None:
-    """A zigzag stroke across the pad, with the mouse (pointer events, like a pen or finger)."""
-    pad = page.get_by_label(pad_name)
+async def draw_signature(
+    page: Page, pad_name: str = "Signature pad", *, within: FrameLocator | None = None
+) -> None:
+    """A zigzag stroke across the pad, with the mouse (pointer events, like a pen or finger);
+    within: the iframe that shows the signing page, if it is framed."""
+    pad = (within or page).get_by_label(pad_name)
     await expect(pad).to_be_visible()
     await pad.scroll_into_view_if_needed()  # the mouse draws where the viewport shows the pad
     box = await pad.bounding_box()
@@ -62,10 +72,13 @@ async def draw_signature(page: Page, pad_name: str = "Signature pad") -> None:
     await page.mouse.up()
 
 
-async def sign_on_page(page: Page, *, agree: str = "I agree", sign: str = "Sign") -> None:
-    await draw_signature(page)
-    await page.get_by_label(agree).check()
-    await page.get_by_role("button", name=sign, exact=True).click()
+async def sign_on_page(
+    page: Page, *, agree: str = "I agree", sign: str = "Sign", within: FrameLocator | None = None
+) -> None:
+    await draw_signature(page, within=within)
+    scope = within or page
+    await scope.get_by_label(agree).check()
+    await scope.get_by_role("button", name=sign, exact=True).click()
 
 
 async def page_image_shown(page: Page) -> None:

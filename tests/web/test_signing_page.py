@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pikepdf
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from app.api.dev import sample_pdf_bytes
@@ -22,6 +23,7 @@ from tests.support.polling import eventually
 from tests.support.sinks import MailSink
 from tests.web.conftest import Screenshot
 from tests.web.support import (
+    SIGNING_TIMEOUT_MS,
     expect_signed,
     open_emailed_link,
     page_image_shown,
@@ -284,6 +286,50 @@ async def test_an_embedded_link_in_an_iframe_posts_its_message_to_the_platform(
     expected = {"type": "cachet.approved", "envelope_id": envelope["id"]}
     assert received == [{"origin": base_url, "data": {**expected, "recipient_id": approver["id"]}}]
     assert mail.to(approver["email"]) == []  # delivery "none": the platform gave the link
+
+
+@pytest.mark.parametrize("act", ["sign", "decline"])
+async def test_an_embedded_signer_signs_or_declines_and_the_platform_is_told(
+    api: ApiClient,
+    browser: Browser,
+    base_url: str,
+    runtime: Runtime,
+    embedding_origin: str,
+    act: str,
+) -> None:
+    envelope = await api.envelope(kind="signature", name=f"Framed {_tag()}", locale="en")
+    uploaded = await api.upload(envelope["id"], make_pdf(), filename="framed.pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    signer = await api.add_recipient(
+        envelope["id"], email=f"framed+{_tag()}@example.com", delivery="none"
+    )
+    await put_stamp(api, envelope["id"], uploaded.json()["id"], signer["id"])
+    await send(api, envelope["id"])
+    token = runtime.secrets.link_token(uuid.UUID(signer["id"]))  # what signing-link gives
+    context = await browser.new_context()
+    page = await context.new_page()
+
+    async with platform_page(embedding_origin, f"{base_url}/sign/{token}") as platform_url:
+        await page.goto(platform_url)
+        frame = page.frame_locator("iframe")
+        if act == "sign":
+            await sign_on_page(page, within=frame)
+            done = frame.get_by_role("heading", name="You have signed. Thank you.")
+        else:
+            await frame.get_by_role("button", name="Decline", exact=True).click()
+            await frame.get_by_label("Why do you decline?").fill("Wrong amount")
+            await frame.get_by_role("button", name="Confirm decline").click()
+            done = frame.get_by_role("heading", name="You have declined this envelope.")
+        await expect(done).to_be_visible(timeout=SIGNING_TIMEOUT_MS)
+        await page.wait_for_function("window.received.length > 0")
+        received = await page.evaluate("window.received")
+    await context.close()
+
+    kind = {"sign": "cachet.signed", "decline": "cachet.declined"}[act]
+    expected = {"type": kind, "envelope_id": envelope["id"], "recipient_id": signer["id"]}
+    assert received == [{"origin": base_url, "data": expected}]
+    status = (await api.get_envelope(envelope["id"]))["recipients"][0]["status"]
+    assert status == {"sign": "signed", "decline": "declined"}[act]
 
 
 async def test_an_origin_not_listed_cannot_frame_the_page(
