@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Final
+from typing import Final, Literal
 
 from app.web.catalogue import strings_for
 
@@ -65,7 +65,11 @@ PAGE_HEADERS: Final = {
 
 
 def signing_page_html(
-    *, locale: str, parent_origins: list[str], state: str = "open", approval: bool = False
+    *,
+    locale: str,
+    parent_origins: list[str],
+    state: Literal["open", "unknown"] = "open",
+    approval: bool = False,
 ) -> str:
     """The shell sign.js fills in. state "unknown" is a link that names nobody: the page says
     so without any script (nothing to ask the API)."""
