@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -150,6 +151,13 @@ class Settings(BaseSettings):
     signing_url: str | None = Field(
         default=None,
         description="recipient link template with {token}; default PUBLIC_URL/sign/{token}",
+    )
+    frame_ancestors: str = Field(
+        default="'self'",
+        description="who may show the signing page in a frame (embedded signing): the CSP "
+        "frame-ancestors sources, space-separated: 'self', 'none', or origins such as "
+        "https://app.example.com; the page posts its cachet.signed / cachet.approved / "
+        "cachet.declined message to these origins only",
     )
     secret_key: str | None = Field(
         default=None,
@@ -434,6 +442,19 @@ class Settings(BaseSettings):
             raise ValueError("must contain {token}")
         return value
 
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _are_frame_sources(cls, value: str) -> str:
+        sources = value.split()
+        if not sources:
+            raise ValueError("give 'none', 'self' or origins such as https://app.example.com")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' stands alone")
+        for source in sources:
+            if source not in ("'self'", "'none'") and not _ORIGIN.fullmatch(source):
+                raise ValueError(f"{source!r} is not an origin (scheme://host[:port])")
+        return " ".join(sources)
+
     @field_validator("blob_url")
     @classmethod
     def _is_blob_url(cls, value: str | None) -> str | None:
@@ -492,6 +513,12 @@ class Settings(BaseSettings):
         return self.signing_url or self.base_url + "/sign/{token}"
 
     @property
+    def frame_parent_origins(self) -> list[str]:
+        """Where the framed page posts its messages: the origins of CACHET_FRAME_ANCESTORS
+        ('self' is kept as is: the page reads its own origin)."""
+        return [source for source in self.frame_ancestors.split() if source != "'none'"]
+
+    @property
     def webhook_retry_delays(self) -> list[timedelta]:
         return parse_durations(self.webhook_retry_schedule)
 
@@ -545,6 +572,10 @@ class Settings(BaseSettings):
     @property
     def pki_dir(self) -> Path:
         return self.data_dir / "pki"
+
+
+# An origin as a browser writes it: no path, no trailing slash, no wildcard.
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 
 def _comma_list(text: str) -> list[str]:

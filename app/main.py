@@ -18,6 +18,7 @@ from app.api import (
     credits,
     dev,
     dev_identity,
+    docs,
     documents,
     envelopes,
     events,
@@ -27,6 +28,7 @@ from app.api import (
     providers,
     recipient,
     recipients,
+    signing_page,
     stamps,
     users,
     validations,
@@ -271,6 +273,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         lifespan=lifespan,
         separate_input_output_schemas=False,
+        # /docs is app/api/docs.py, with Swagger UI's files served here (FastAPI's own loads
+        # them from a CDN: blank offline); no ReDoc, which would load from a CDN too.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.json_body_limit_bytes)
@@ -281,7 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every answer has one
     for module in (health, users, envelopes, documents, recipients, stamps, workflow, events):
         app.include_router(module.router)
-    for module in (recipient, webhooks):
+    for module in (recipient, webhooks, signing_page, docs):
         app.include_router(module.router)
     app.include_router(credits.router)
     app.include_router(pki.router)

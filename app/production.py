@@ -2,7 +2,7 @@
 
 Development runs with nothing configured because each outside service has a stand-in: an
 embedded PostgreSQL, a generated secret key, a mailbox of .eml files on disk (live links in
-clear), links to the development page /sign/{token}, a development PKI and TSA. In production
+clear), links built from the address it listens on, a development PKI and TSA. In production
 each of them is a mistake, so `cachet serve` and `cachet worker` check REQUIREMENTS first and
 exit with every missing setting named. A new provider (SMS codes, identity checks) adds its own
 line to REQUIREMENTS, and its setting to the README's production section.
@@ -57,9 +57,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         lambda s: bool(s.smtp_host),
     ),
     Requirement(
-        "CACHET_SIGNING_URL",
-        "links to the development-only page /sign/{token}",
-        lambda s: bool(s.signing_url),
+        "CACHET_PUBLIC_URL (or CACHET_SIGNING_URL)",
+        "links to http://HOST:PORT/sign/{token}, the address the service listens on",
+        lambda s: bool(s.public_url or s.signing_url),
     ),
     Requirement(
         "CACHET_SIGNING_KEY_FILE and CACHET_SIGNING_CERT_FILE, or CACHET_SIGNING_PKCS12_FILE, "

@@ -3,7 +3,7 @@
 #   softhsm2       softhsm2-util and the PKCS#11 module the seal tests sign with
 #   poppler-utils  pdfsig (independent signature check), pdftoppm, pdftotext
 #   libnss3-tools  certutil (the NSS database in which pdfsig trusts the test root)
-#   chromium       the browser tests/sender drive with Playwright (never a downloaded browser)
+#   chromium       the browser the page tests (tests/web, tests/sender) drive with Playwright
 # Tests never skip when these are missing: `make test` stops here instead.
 set -eu
 

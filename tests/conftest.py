@@ -18,6 +18,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from tests.signing.testpki import TestPki, start_test_pki
 from tests.support import ApiClient
+from tests.support.cli import free_port
 from tests.support.http_server import serve_app
 from tests.support.seaweedfs import SeaweedFS
 from tests.support.sinks import MailSink, smtp_server
@@ -49,11 +50,19 @@ def mail(smtp: tuple[MailSink, int]) -> MailSink:
 
 
 @pytest.fixture(scope="session")
+def embedding_origin() -> str:
+    """The origin of the platform page that frames the signing page in the embedded-signing
+    tests (tests/web): a port kept for it, listed in CACHET_FRAME_ANCESTORS."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
 def settings(
     postgres_url: str,
     tmp_path_factory: pytest.TempPathFactory,
     smtp: tuple[MailSink, int],
     test_pki: TestPki,
+    embedding_origin: str,
 ) -> Settings:
     return Settings(
         env=Environment.development,
@@ -76,6 +85,7 @@ def settings(
         # Signers' one-shot certificates (eIDAS advanced) from the test PKI's intermediate: the
         # seal's root vouches for them too, so every validator the tests run trusts them.
         **test_pki.issuing_ca_settings(),
+        frame_ancestors=f"'self' {embedding_origin}",
     )
 
 

@@ -1,9 +1,8 @@
 """Development conveniences, served only when CACHET_ENV=development and kept out of the
-OpenAPI document: the local mailbox, and the page a recipient's link opens."""
+OpenAPI document: the local mailbox, the SMS outbox, a sample PDF and signature."""
 
 from __future__ import annotations
 
-import html
 import io
 import math
 import uuid
@@ -11,21 +10,15 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from app.api.deps import RuntimeDep, SessionDep
-from app.crypto import sha256_hex
-from app.envelopes.models import EnvelopeKind, Recipient
-from app.envelopes.people import sender_name
 from app.errors import NotFound
 from app.notifications.mailer import DevMailbox
 from app.providers.dev_sms import DevSmsOutbox
-from app.workflow.identity import needs_identity
-from app.workflow.loading import load_envelope
 from app.workflow.models import OtpCode
-from app.workflow.otp import needs_code
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,72 +86,6 @@ async def read_mailbox_message(message_id: str, runtime: RuntimeDep) -> dict[str
     }
 
 
-@router.get("/sign/{token}", response_class=HTMLResponse)
-async def signing_page(token: str, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
-    """What the link opens until the platform points CACHET_SIGNING_URL at its own page.
-
-    A GET changes nothing (mail scanners open links): it shows the envelope and the API calls
-    that act on it; opening a session is what records "opened"."""
-    recipient = await session.scalar(
-        select(Recipient).where(Recipient.token_hash == sha256_hex(token))
-    )
-    if recipient is None:
-        return HTMLResponse(_page("Link not valid", "<p>This link is unknown.</p>"), 404)
-    envelope = await load_envelope(session, recipient.envelope_id, lock=False)
-    base = runtime.settings.base_url
-    documents = "".join(
-        f"<li>{html.escape(d.filename)} ({d.size_bytes} bytes)</li>" for d in envelope.documents
-    )
-    action_call = _code_calls(base) if needs_code(envelope) else ""
-    action_call += _identity_calls(base) if needs_identity(envelope) else ""
-    action_call += _action_call(base, envelope.kind)
-    body = f"""
-<p><strong>{html.escape(envelope.name or "Untitled envelope")}</strong>
- from {html.escape(sender_name(envelope))} — status <code>{envelope.status.value}</code>,
- your status <code>{recipient.status.value}</code>.</p>
-<ul>{documents}</ul>
-<p>Act through the API (the platform's own page will do this for you):</p>
-<pre>SESSION=$(curl -s -X POST {base}/v1/signing/sessions -H 'Content-Type: application/json' \\
-  -d '{{"token": "{html.escape(token)}"}}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_token"])')
-curl -s {base}/v1/signing/envelope -H "Authorization: Bearer $SESSION"
-{action_call}</pre>"""
-    return HTMLResponse(_page("Cachet", body))
-
-
-def _code_calls(base: str) -> str:
-    """eIDAS levels: the SMS code first; the development outbox shows what was 'sent'."""
-    return (
-        f'curl -s -X POST {base}/v1/signing/otp -H "Authorization: Bearer $SESSION"\n'
-        f"curl -s {base}/dev/sms   # the newest text holds the code\n"
-        f'curl -s -X POST {base}/v1/signing/otp/verify -H "Authorization: Bearer $SESSION" \\\n'
-        "  -H 'Content-Type: application/json' -d '{\"code\": \"123456\"}'\n"
-    )
-
-
-def _identity_calls(base: str) -> str:
-    """eIDAS advanced: the identity check next; the development provider's page decides it."""
-    return (
-        f'curl -s -X POST {base}/v1/signing/identity -H "Authorization: Bearer $SESSION"\n'
-        "# open verification_url (/dev/identity/…) in a browser and approve, then:\n"
-        f'curl -s {base}/v1/signing/identity -H "Authorization: Bearer $SESSION"\n'
-    )
-
-
-def _action_call(base: str, kind: EnvelopeKind) -> str:
-    if kind is EnvelopeKind.approval:
-        return (
-            f'curl -s -X POST {base}/v1/signing/approve -H "Authorization: Bearer $SESSION" \\\n'
-            "  -H 'Content-Type: application/json' -d '{}'"
-        )
-    return (
-        f"curl -s -o signature.png {base}/dev/sample-signature.png   # or your own PNG\n"
-        f'curl -s -X POST {base}/v1/signing/sign -H "Authorization: Bearer $SESSION" \\\n'
-        "  -H 'Content-Type: application/json' \\\n"
-        '  -d "{\\"consent\\": true, \\"signature_image\\": \\"$(base64 -w0 signature.png)\\"}"'
-    )
-
-
 @router.get("/dev/sample.pdf")
 async def sample_pdf() -> Response:
     """A one-page A4 contract to try the walkthroughs with, when no PDF is at hand."""
@@ -205,12 +132,3 @@ def sample_signature_png() -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head>"
-        f"<body style='font-family: sans-serif; max-width: 48rem; margin: 2rem auto'>"
-        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
-    )

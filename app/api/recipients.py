@@ -18,6 +18,9 @@ from app.envelopes.schemas import (
 )
 from app.envelopes.views import recipient_out
 from app.workflow import corrections
+from app.workflow import service as workflow_service
+from app.workflow.loading import load_envelope
+from app.workflow.schemas import SigningLinkOut
 
 router = APIRouter(prefix="/v1/envelopes/{envelope_id}/recipients", tags=["recipients"])
 
@@ -92,3 +95,28 @@ async def delete_recipient(
 ) -> Response:
     await recipients.delete_recipient(session, principal, envelope_id, recipient_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{recipient_id}/signing-link",
+    status_code=201,
+    response_model=SigningLinkOut,
+    operation_id="createSigningLink",
+    responses=problems(401, 404, 409, 410),
+)
+async def create_signing_link(
+    envelope_id: uuid.UUID,
+    recipient_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    step: SenderStepDep,
+) -> SigningLinkOut:
+    """Embedded signing: the signing page's URL for the recipient whose turn it is, for the
+    platform to show in its own window or iframe (the framing origins are
+    CACHET_FRAME_ANCESTORS; the page posts `cachet.signed`, `cachet.approved` or
+    `cachet.declined` to its parent). The same link the invitation carries: give it to that
+    recipient only. 409 `not_your_turn` (or `already_acted`, `envelope_not_in_progress`) for
+    anyone else; 410 `envelope_ended`. Recorded in the evidence as `recipient.link_issued`."""
+    envelope = await load_envelope(session, envelope_id, lock=True, tenant_id=principal.tenant_id)
+    link = await workflow_service.signing_link(session, step, envelope, recipient_id)
+    return SigningLinkOut(url=link.url, expires_at=link.expires_at)

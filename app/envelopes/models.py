@@ -50,6 +50,14 @@ class Locale(StrEnum):
     en = "en"
 
 
+class Delivery(StrEnum):
+    """How a recipient gets their link: by Cachet's emails, or from the platform itself
+    (embedded signing: POST …/signing-link), with no invitation or reminder email."""
+
+    email = "email"
+    none = "none"
+
+
 class RecipientStatus(StrEnum):
     waiting = "waiting"
     invited = "invited"
@@ -173,6 +181,9 @@ class Recipient(Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(20))
     locale: Mapped[Locale] = mapped_column(_enum(Locale, "locale"), default=Locale.fr)
+    delivery: Mapped[Delivery] = mapped_column(
+        _enum(Delivery, "delivery"), default=Delivery.email, server_default=Delivery.email.value
+    )
     status: Mapped[RecipientStatus] = mapped_column(
         _enum(RecipientStatus, "recipient_status"), default=RecipientStatus.waiting
     )

@@ -33,6 +33,7 @@ async def add_recipient(
         last_name=data.last_name,
         phone=data.phone,
         locale=data.locale or envelope.locale,
+        delivery=data.delivery,
     )
     if data.user_id is not None:
         recipient.user = await resolve_user(session, principal, data.user_id, "/user_id")
@@ -59,8 +60,9 @@ async def update_recipient(
         raise ValidationFailed.at(
             "/first_name", "the sender's names are changed through the envelope's sender"
         )
-    if "locale" in data.model_fields_set and data.locale is None:
-        raise ValidationFailed.at("/locale", "locale cannot be null")
+    for required in ("locale", "delivery"):
+        if required in data.model_fields_set and getattr(data, required) is None:
+            raise ValidationFailed.at(f"/{required}", f"{required} cannot be null")
     for name in data.model_fields_set:
         setattr(recipient, name, getattr(data, name))
     await session.flush()

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from app.envelopes.models import EnvelopeKind, EnvelopeStatus, Level, Locale, RecipientStatus
+from app.envelopes.models import (
+    Delivery,
+    EnvelopeKind,
+    EnvelopeStatus,
+    Level,
+    Locale,
+    RecipientStatus,
+)
 from app.envelopes.rules import BlockerCode, StampStyle
 from app.schemas import (
     Email,
@@ -158,6 +165,10 @@ class RecipientOut(ResponseBody):
     last_name: str | None
     phone: str | None
     locale: Locale
+    delivery: Delivery = Field(
+        description="email: Cachet emails the invitation and reminders; none: the platform "
+        "gives the link itself (POST …/signing-link)"
+    )
     status: RecipientStatus
     invited_at: datetime | None = None
     opened_at: datetime | None = None
@@ -236,6 +247,13 @@ class RecipientCreate(RequestBody):
     last_name: PersonName | None = None
     phone: Phone | None = Field(default=None, description="E.164; required at eIDAS levels")
     locale: Locale | None = Field(default=None, description="default: the envelope's locale")
+    delivery: Delivery = Field(
+        default=Delivery.email,
+        description="email (default): Cachet emails the invitation and reminders. none: no "
+        "invitation or reminder email; the platform gets the link from POST "
+        "/v1/envelopes/{id}/recipients/{rid}/signing-link and shows the signing page itself "
+        "(completion emails still follow the envelope's settings)",
+    )
 
     @model_validator(mode="after")
     def _one_identity(self) -> RecipientCreate:
@@ -251,6 +269,7 @@ class RecipientUpdate(RequestBody):
     last_name: PersonName | None = None
     phone: Phone | None = None
     locale: Locale | None = _may_omit()
+    delivery: Delivery | None = _may_omit()
 
 
 class RecipientOrder(RequestBody):

@@ -88,6 +88,7 @@ def recipient_out(recipient: Recipient, kind: EnvelopeKind) -> RecipientOut:
         last_name=last_name,
         phone=recipient.phone or (user.phone if user else None),
         locale=recipient.locale,
+        delivery=recipient.delivery,
         status=recipient.status,
         invited_at=recipient.invited_at,
         opened_at=recipient.opened_at,

@@ -30,6 +30,7 @@ class EventType(StrEnum):
     documents_renewed = "documents.renewed"
     recipient_invited = "recipient.invited"
     recipient_opened = "recipient.opened"
+    recipient_link_issued = "recipient.link_issued"
     recipient_reminded = "recipient.reminded"
     recipient_approved = "recipient.approved"
     recipient_consented = "recipient.consented"

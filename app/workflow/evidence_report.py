@@ -62,6 +62,10 @@ EVENT_LABELS: dict[EventType, dict[Locale, str]] = {
     },
     EventType.recipient_invited: {Locale.fr: "Destinataire invité", Locale.en: "Recipient invited"},
     EventType.recipient_opened: {Locale.fr: "Lien ouvert", Locale.en: "Link opened"},
+    EventType.recipient_link_issued: {
+        Locale.fr: "Lien de signature remis à la plateforme",
+        Locale.en: "Signing link given to the platform",
+    },
     EventType.recipient_reminded: {Locale.fr: "Relance envoyée", Locale.en: "Reminder sent"},
     EventType.recipient_approved: {Locale.fr: "Approuvé", Locale.en: "Approved"},
     EventType.recipient_consented: {

@@ -36,7 +36,8 @@ class EmailPreview(ResponseBody):
 class PreviewOut(ResponseBody):
     recipients: list[SummaryLine] = Field(description="in the order they will act")
     invitation: EmailPreview | None = Field(
-        description="the first recipient's invitation, exactly as it will be sent"
+        description="the first recipient's invitation, exactly as it will be sent; null when "
+        "their delivery is `none` (the platform gives them the link)"
     )
 
 
@@ -47,6 +48,17 @@ class CancelIn(RequestBody):
 class RemindOut(ResponseBody):
     recipient_id: uuid.UUID = Field(description="who was reminded: the recipient whose turn it is")
     reminder_count: int
+
+
+class SigningLinkOut(ResponseBody):
+    url: str = Field(
+        description="the recipient's signing page (CACHET_SIGNING_URL with their token): a "
+        "credential, to show to this recipient only, in a browser window or an iframe of an "
+        "origin listed in CACHET_FRAME_ANCESTORS"
+    )
+    expires_at: datetime | None = Field(
+        description="the link works until the envelope expires (or ends sooner)"
+    )
 
 
 # --- recipient side -----------------------------------------------------------------------
@@ -67,12 +79,35 @@ class SessionOut(ResponseBody):
     recipient_id: uuid.UUID
 
 
+class SigningPage(ResponseBody):
+    width: float = Field(description="displayed width in points")
+    height: float = Field(description="displayed height in points")
+
+
+class SigningStamp(ResponseBody):
+    """Where a signer's signature goes: points from the top-left of the page as displayed."""
+
+    position: int = Field(description="the signer's place in the order")
+    is_me: bool
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
 class SigningDocument(ResponseBody):
     id: uuid.UUID
     filename: str
     content_type: str
     size_bytes: int
     page_count: int | None
+    pages: list[SigningPage] = Field(
+        default_factory=list, description="PDFs: each page's displayed size, in order"
+    )
+    stamps: list[SigningStamp] = Field(
+        default_factory=list, description="signature envelopes: every signer's stamp box"
+    )
 
 
 class SigningParticipant(ResponseBody):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -24,6 +25,7 @@ from app.config import Settings
 from app.credits import service as credits
 from app.crypto import sha256_hex
 from app.envelopes.models import (
+    Delivery,
     Envelope,
     EnvelopeKind,
     EnvelopeStatus,
@@ -34,6 +36,7 @@ from app.envelopes.models import (
 )
 from app.envelopes.people import recipient_label
 from app.envelopes.readiness import blocker_json, envelope_blockers
+from app.envelopes.service import find_recipient
 from app.envelopes.states import (
     move_envelope,
     move_recipient,
@@ -48,7 +51,7 @@ from app.storage.blobs import BlobStore, store_bytes
 from app.workflow import identity, otp, rules
 from app.workflow.fields import prepare_documents
 from app.workflow.loading import load_envelope
-from app.workflow.mail import addressee_of, queue_email, sender_addressee
+from app.workflow.mail import addressee_of, link_for, queue_email, sender_addressee
 from app.workflow.models import SignatureRequest, SignatureRequestStatus
 from app.workflow.signature_image import decode_signature_image
 from app.workflow.turns import require_in_progress, require_turn
@@ -115,10 +118,14 @@ async def invite(
 ) -> None:
     move_recipient(recipient, RecipientStatus.invited)
     recipient.invited_at = step.now
-    recipient.next_reminder_at = rules.first_reminder_at(
-        step.now,
-        interval_days=envelope.reminder_interval_days,
-        max_count=envelope.reminder_max_count,
+    recipient.next_reminder_at = (
+        rules.first_reminder_at(
+            step.now,
+            interval_days=envelope.reminder_interval_days,
+            max_count=envelope.reminder_max_count,
+        )
+        if recipient.delivery is Delivery.email
+        else None  # the platform reminds its own users
     )
     await step.record(
         session,
@@ -127,7 +134,7 @@ async def invite(
         recipient_id=str(recipient.id),
         position=recipient.position,
     )
-    await queue_email(session, envelope, EmailKind.invitation, addressee_of(recipient))
+    await _email_link(session, envelope, EmailKind.invitation, recipient)
 
 
 async def reinvite(
@@ -145,7 +152,7 @@ async def reinvite(
         position=recipient.position,
         again=True,
     )
-    await queue_email(session, envelope, EmailKind.invitation, addressee_of(recipient))
+    await _email_link(session, envelope, EmailKind.invitation, recipient)
 
 
 async def cancel(session: AsyncSession, step: Step, envelope: Envelope, reason: str | None) -> None:
@@ -193,7 +200,37 @@ async def _send_reminder(
         count=recipient.reminder_count,
         scheduled=scheduled,
     )
-    await queue_email(session, envelope, EmailKind.reminder, addressee_of(recipient))
+    await _email_link(session, envelope, EmailKind.reminder, recipient)
+
+
+async def _email_link(
+    session: AsyncSession, envelope: Envelope, kind: EmailKind, recipient: Recipient
+) -> None:
+    """Invitations and reminders carry the recipient's link: not for a recipient whose
+    platform gives the link itself (delivery "none", embedded signing)."""
+    if recipient.delivery is Delivery.email:
+        await queue_email(session, envelope, kind, addressee_of(recipient))
+
+
+@dataclass(frozen=True)
+class SigningLink:
+    url: str
+    expires_at: datetime | None
+
+
+async def signing_link(
+    session: AsyncSession, step: Step, envelope: Envelope, recipient_id: uuid.UUID
+) -> SigningLink:
+    """The link an invitation would carry, for a platform that shows the page itself; only
+    for the recipient whose turn it is (409 `not_your_turn`, `already_acted`; 410 once the
+    envelope has ended). The evidence keeps who was given whose link, and when."""
+    recipient = find_recipient(envelope, recipient_id)
+    require_turn(envelope, recipient)
+    await step.record(
+        session, envelope, EventType.recipient_link_issued, recipient_id=str(recipient.id)
+    )
+    url = link_for(recipient, step.secrets, step.settings.signing_link_template)
+    return SigningLink(url, envelope.expires_at)
 
 
 # --- recipient side -----------------------------------------------------------------------

@@ -10,7 +10,14 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.activity import Step
-from app.envelopes.models import Envelope, EnvelopeKind, Recipient
+from app.envelopes.models import (
+    Delivery,
+    Document,
+    Envelope,
+    EnvelopeKind,
+    Recipient,
+    RecipientStatus,
+)
 from app.envelopes.people import recipient_email, recipient_name, sender_name
 from app.envelopes.states import DONE_RECIPIENT
 from app.errors import DomainError
@@ -28,7 +35,9 @@ from app.workflow.schemas import (
     SigningDocument,
     SigningEnvelopeOut,
     SigningMe,
+    SigningPage,
     SigningParticipant,
+    SigningStamp,
     SummaryLine,
 )
 
@@ -63,7 +72,7 @@ async def signing_envelope_out(
             role=role,
             status=me.status,
             actions=actions,
-            signature=signature_state(request),
+            signature=signature_state(request, me),
             consent_text=service.consent_text(me) if is_signer else None,
             steps=await _steps(session, step, envelope, me, request, session_id),
             phone_hint=phone_hint(phone) if phone else None,
@@ -78,15 +87,31 @@ async def signing_envelope_out(
             )
             for r in envelope.recipients
         ],
-        documents=[
-            SigningDocument(
-                id=d.id,
-                filename=d.filename,
-                content_type=d.content_type,
-                size_bytes=d.size_bytes,
-                page_count=d.page_count,
+        documents=[_signing_document(d, envelope, me) for d in envelope.documents],
+    )
+
+
+def _signing_document(document: Document, envelope: Envelope, me: Recipient) -> SigningDocument:
+    """With what the signing page draws: each page's size, and the stamps' boxes on them."""
+    positions = {r.id: r.position for r in envelope.recipients}
+    return SigningDocument(
+        id=document.id,
+        filename=document.filename,
+        content_type=document.content_type,
+        size_bytes=document.size_bytes,
+        page_count=document.page_count,
+        pages=[SigningPage(width=p["width"], height=p["height"]) for p in document.pages or []],
+        stamps=[
+            SigningStamp(
+                position=positions[s.recipient_id],
+                is_me=s.recipient_id == me.id,
+                page=s.page,
+                x=s.x,
+                y=s.y,
+                width=s.width,
+                height=s.height,
             )
-            for d in envelope.documents
+            for s in sorted(document.stamps, key=lambda s: positions[s.recipient_id])
         ],
     )
 
@@ -136,10 +161,17 @@ def actions_of(
     return ["sign", "decline"]
 
 
-def signature_state(request: SignatureRequest | None) -> Literal["pending", "applied"] | None:
+def signature_state(
+    request: SignatureRequest | None, me: Recipient
+) -> Literal["pending", "applied"] | None:
+    """`applied` only together with the status `signed`. The view reads the envelope, then
+    the request, each at its own moment (READ COMMITTED): when the signing job commits in
+    between, the request is applied while the recipient read a moment earlier is not signed
+    yet; that view says `pending`, and the next read says both."""
     if request is None or request.status is SignatureRequestStatus.abandoned:
         return None
-    return "applied" if request.status is SignatureRequestStatus.applied else "pending"
+    applied = request.status is SignatureRequestStatus.applied
+    return "applied" if applied and me.status is RecipientStatus.signed else "pending"
 
 
 def preview_out(envelope: Envelope, runtime: Runtime) -> PreviewOut:
@@ -157,7 +189,8 @@ def preview_out(envelope: Envelope, runtime: Runtime) -> PreviewOut:
         for r in envelope.recipients
     ]
     first = envelope.recipients[0] if envelope.recipients else None
-    invitation = _invitation_preview(envelope, first, runtime) if first else None
+    emailed = first is not None and first.delivery is Delivery.email
+    invitation = _invitation_preview(envelope, first, runtime) if first and emailed else None
     return PreviewOut(recipients=lines, invitation=invitation)
 
 

@@ -1,5 +1,5 @@
-"""Development conveniences for the walkthroughs: a sample PDF the gate accepts, the SMS
-outbox, and the link's page showing the SMS calls at eIDAS levels."""
+"""Development conveniences for the walkthroughs: a sample PDF the gate accepts, and the SMS
+outbox where the development provider's codes land."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import httpx
 
 from app.runtime import Runtime
 from tests.support import ApiClient
-from tests.workflow.eidas_support import sent_eidas_envelope
+from tests.workflow.eidas_support import newest_code, sent_eidas_envelope, texts_to
+from tests.workflow.support import Recipient
 
 
 async def test_the_sample_pdf_passes_the_gate(api: ApiClient, base_url: str) -> None:
@@ -22,14 +23,14 @@ async def test_the_sample_pdf_passes_the_gate(api: ApiClient, base_url: str) -> 
     assert uploaded.json()["page_count"] == 1
 
 
-async def test_the_link_page_shows_the_sms_calls_at_eidas_levels(
+async def test_the_sms_outbox_lists_the_codes_sent(
     api: ApiClient, base_url: str, runtime: Runtime
 ) -> None:
     envelope = await sent_eidas_envelope(api, runtime, uuid.uuid4().hex[:8], signers=1)
-    token = runtime.secrets.link_token(uuid.UUID(envelope["recipients"][0]["id"]))
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        page = await client.get(f"/sign/{token}")
-        outbox = await client.get("/dev/sms")
-    assert page.status_code == 200
-    assert "/v1/signing/otp" in page.text and "/dev/sms" in page.text
-    assert outbox.status_code == 200 and isinstance(outbox.json()["data"], list)
+    recipient_id = envelope["recipients"][0]["id"]
+    async with Recipient(base_url=base_url) as signer:
+        token = runtime.secrets.link_token(uuid.UUID(recipient_id))
+        assert (await signer.open(token)).status_code == 201
+        assert (await signer.post("/v1/signing/otp")).status_code == 202
+    assert len(await newest_code(base_url, recipient_id)) == 6  # waits for the send job
+    assert len(await texts_to(base_url, recipient_id)) == 1
