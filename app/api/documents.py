@@ -12,7 +12,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from app.activity import Step
@@ -27,11 +27,19 @@ from app.envelopes.views import document_out
 from app.errors import (
     BadRequest,
     Conflict,
+    NotFound,
     UnsupportedDocument,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from app.pdf.gate import PageGeometry, PdfInfo, PdfRejected
+from app.pdf.render import (
+    MAX_SCALE,
+    MIN_SCALE,
+    PageOutOfRange,
+    UnrenderablePage,
+    render_page_png,
+)
 from app.runtime import Runtime
 from app.storage.blobs import StagedBlob, StagedBlobTooLarge
 from app.tenants.service import Principal
@@ -262,6 +270,81 @@ async def get_document_content(
     before the envelope completed)."""
     envelope = await service.get_envelope(session, principal, envelope_id)
     return await document_file(runtime, service.find_document(envelope, document_id), version)
+
+
+PageNumber = Annotated[int, Path(ge=1, description="1-based page number")]
+PageScale = Annotated[
+    float,
+    Query(
+        ge=MIN_SCALE,
+        le=MAX_SCALE,
+        description="pixels per point (1 = 72 dpi); the image is the page as displayed, "
+        "so a stamp's box (points from the top-left) is at the same fractions of it",
+    ),
+]
+DEFAULT_PAGE_SCALE = 1.5
+
+
+def page_image_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"content": {"image/png": {}}, "description": "The page as displayed, as a PNG"},
+        304: {"description": "The image named by If-None-Match (its ETag) is still the page"},
+        **problems(*statuses),
+    }
+
+
+async def page_image(
+    runtime: Runtime, document: Document, page: int, scale: float, request: Request
+) -> Response:
+    """The newest version's page, drawn by pdfium in the gate's capped workers (the file is
+    untrusted); 304 when the browser already has it."""
+    if document.page_count is None:
+        raise Conflict("not_a_pdf", "Only PDF documents are shown page by page.")
+    sha256 = version_sha256(document, None)
+    # The image changes only with the version (each signature makes a new one): a browser
+    # that has it asks again and is told 304, with no drawing.
+    etag = f'"{sha256[:32]}-{page}-{scale:g}"'
+    cache = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=cache)
+    path = await runtime.blobs.local_path(sha256)
+    try:
+        rendered = await runtime.pdf_gate.run(render_page_png, str(path), page, scale)
+    except PageOutOfRange:
+        raise NotFound("page") from None
+    except UnrenderablePage as error:
+        raise UnsupportedDocument("damaged", str(error)) from None
+    except PdfRejected as rejected:
+        raise gate_refusal(rejected) from None
+    return Response(
+        rendered.png,
+        media_type="image/png",
+        headers={**cache, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get(
+    "/{document_id}/pages/{page}.png",
+    operation_id="getDocumentPage",
+    response_class=Response,
+    responses=page_image_responses(401, 404, 409, 422, 503),
+)
+async def get_document_page(
+    envelope_id: uuid.UUID,
+    document_id: uuid.UUID,
+    page: PageNumber,
+    session: SessionDep,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    request: Request,
+    scale: PageScale = DEFAULT_PAGE_SCALE,
+) -> Response:
+    """A page of a PDF document as an image, for placing stamps on it (the sender's screens
+    show these): the newest version. 409 `not_a_pdf` for other files; 404 `page_not_found`
+    past the last page."""
+    envelope = await service.get_envelope(session, principal, envelope_id)
+    document = service.find_document(envelope, document_id)
+    return await page_image(runtime, document, page, scale, request)
 
 
 @router.delete(

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.activity import Step, step_at
 from app.api.deps import OriginDep, RuntimeDep, SessionDep
 from app.api.documents import (
+    DEFAULT_PAGE_SCALE,
     DOCUMENT_CONTENT_RESPONSES,
+    PageNumber,
+    PageScale,
     document_file,
-    gate_refusal,
-    version_sha256,
+    page_image,
+    page_image_responses,
 )
 from app.api.problems import problems
 from app.api.request_log import note_tenant
@@ -24,16 +27,8 @@ from app.db import transaction
 from app.envelopes.models import Envelope, Recipient
 from app.envelopes.people import recipient_email
 from app.envelopes.service import find_document
-from app.errors import Conflict, NotFound, Unauthenticated, UnsupportedDocument
+from app.errors import Conflict, Unauthenticated
 from app.evidence.service import Actor
-from app.pdf.gate import PdfRejected
-from app.pdf.render import (
-    MAX_SCALE,
-    MIN_SCALE,
-    PageOutOfRange,
-    UnrenderablePage,
-    render_page_png,
-)
 from app.workflow import identity, identity_flow, otp, service
 from app.workflow.models import OtpState
 from app.workflow.schemas import (
@@ -170,63 +165,26 @@ async def get_signing_document_content(
     return await document_file(runtime, find_document(who.envelope, document_id))
 
 
-PAGE_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}}, "description": "The page as displayed, as a PNG"},
-    304: {"description": "The image named by If-None-Match (its ETag) is still the page"},
-    **problems(401, 404, 409, 410, 422, 503),
-}
-
-
 @router.get(
     "/documents/{document_id}/pages/{page}.png",
     operation_id="getSigningDocumentPage",
     response_class=Response,
-    responses=PAGE_IMAGE_RESPONSES,
+    responses=page_image_responses(401, 404, 409, 410, 422, 503),
 )
 async def get_signing_document_page(
     document_id: uuid.UUID,
-    page: Annotated[int, Path(ge=1, description="1-based page number")],
+    page: PageNumber,
     who: ReadingDep,
     runtime: RuntimeDep,
     request: Request,
-    scale: Annotated[
-        float,
-        Query(
-            ge=MIN_SCALE,
-            le=MAX_SCALE,
-            description="pixels per point (1 = 72 dpi); the image is the page as displayed, "
-            "so a stamp's box (points from the top-left) is at the same fractions of it",
-        ),
-    ] = 1.5,
+    scale: PageScale = DEFAULT_PAGE_SCALE,
 ) -> Response:
     """A page of a PDF document as an image, drawn on the server (the signing page shows
     these, not the PDF): the newest version, with the signatures applied so far. 409
     `not_a_pdf` for other files (download them instead); 404 `page_not_found` past the
     last page."""
     document = find_document(who.envelope, document_id)
-    if document.page_count is None:
-        raise Conflict("not_a_pdf", "Only PDF documents are shown page by page.")
-    sha256 = version_sha256(document, None)
-    # The image changes only with the version (each signature makes a new one): a browser
-    # that has it asks again and is told 304, with no drawing.
-    etag = f'"{sha256[:32]}-{page}-{scale:g}"'
-    cache = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=cache)
-    path = await runtime.blobs.local_path(sha256)
-    try:
-        rendered = await runtime.pdf_gate.run(render_page_png, str(path), page, scale)
-    except PageOutOfRange:
-        raise NotFound("page") from None
-    except UnrenderablePage as error:
-        raise UnsupportedDocument("damaged", str(error)) from None
-    except PdfRejected as rejected:
-        raise gate_refusal(rejected) from None
-    return Response(
-        rendered.png,
-        media_type="image/png",
-        headers={**cache, "X-Content-Type-Options": "nosniff"},
-    )
+    return await page_image(runtime, document, page, scale, request)
 
 
 @router.post(

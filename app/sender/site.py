@@ -14,11 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-# default-src 'self' covers scripts, styles, fetch and images; the rest closes what it leaves
+# default-src 'self' covers scripts, styles, fetch and images; img-src adds blob: for the page
+# images (fetched with the API key, then shown from memory); the rest closes what it leaves
 # open: being framed (clickjacking of the Send button), <base> rewriting, form posts elsewhere.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
-    "object-src 'none'"
+    "default-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'; object-src 'none'"
 )
 
 SECURITY_HEADERS = [

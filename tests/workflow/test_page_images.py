@@ -115,3 +115,39 @@ async def test_other_files_have_no_pages(api: ApiClient, base_url: str, mail: Ma
     async with open_invitation(base_url, mail, approvers[0]["email"]) as approver:
         answer = await approver.get(f"/v1/signing/documents/{document_id}/pages/1.png")
     assert answer.status_code == 409 and answer.json()["code"] == "not_a_pdf"
+
+
+# --- the sender's side: the same images with the API key, for placing stamps ----------------
+
+
+async def test_the_sender_sees_a_draft_s_pages_to_place_stamps_on(api: ApiClient) -> None:
+    envelope = await api.envelope(kind="signature", name=f"Draft pages {_tag()}")
+    uploaded = await api.upload(envelope["id"], _rotated_second_page(), filename="draft.pdf")
+    assert uploaded.status_code == 201, uploaded.text
+    pages = f"/v1/envelopes/{envelope['id']}/documents/{uploaded.json()['id']}/pages"
+
+    first = await api.get(f"{pages}/1.png", params={"scale": 1})
+    turned = await api.get(f"{pages}/2.png", params={"scale": 1})
+    again = await api.get(
+        f"{pages}/1.png", params={"scale": 1}, headers={"If-None-Match": first.headers["etag"]}
+    )
+    past_the_end = await api.get(f"{pages}/3.png")
+    bad_scale = await api.get(f"{pages}/1.png", params={"scale": 100})
+
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    assert _about(Image.open(io.BytesIO(first.content)).size, A4)
+    assert _about(Image.open(io.BytesIO(turned.content)).size, (A4[1], A4[0]))
+    assert again.status_code == 304
+    assert past_the_end.status_code == 404 and past_the_end.json()["code"] == "page_not_found"
+    assert bad_scale.status_code == 422
+
+
+async def test_another_tenant_s_document_pages_are_not_found(
+    api: ApiClient, other_api: ApiClient
+) -> None:
+    envelope = await api.envelope(kind="signature", name=f"Private pages {_tag()}")
+    uploaded = await api.upload(envelope["id"], make_pdf(pages=1), filename="mine.pdf")
+    path = f"/v1/envelopes/{envelope['id']}/documents/{uploaded.json()['id']}/pages/1.png"
+    theirs = await other_api.get(path)
+    assert theirs.status_code == 404
+    assert theirs.headers["content-type"].startswith("application/problem+json")

@@ -16,7 +16,8 @@ export class Problem extends Error {
   }
 }
 
-export async function call(method, template, { params = {}, query = {}, json, body, headers = {} } = {}) {
+// `as: "blob"` for a binary answer (a page image); JSON otherwise.
+export async function call(method, template, { params = {}, query = {}, json, body, headers = {}, as = "json" } = {}) {
   const url = new URL(fillPath(template, params), window.location.origin);
   for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
   const init = { method, headers: { Authorization: `Bearer ${session.apiKey()}`, ...headers } };
@@ -34,6 +35,7 @@ export async function call(method, template, { params = {}, query = {}, json, bo
     throw new Problem(0, { detail: t("error.network") });
   }
   if (response.status === 204) return null;
+  if (as === "blob" && response.ok) return response.blob();
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Problem(response.status, data);
   return data;

@@ -58,9 +58,8 @@ function badge(state) {
   }, complete ? "✓" : "◷");
 }
 
-// Each page is a white sheet with the page's real proportions; stamps sit on it in percent.
-// TODO(issue 14): show the page's image once the API renders pages (the recipients' page gets
-// page images from another part of this issue); the sender's screens use only /v1 endpoints.
+// Each page is a sheet with the page's real proportions, the page's image drawn by the service
+// behind the stamps, which sit on it in percent.
 function pages(app, doc) {
   const count = doc.pages.length;
   const widest = Math.max(...doc.pages.map((page) => page.width));
@@ -71,6 +70,7 @@ function pages(app, doc) {
       "aria-label": t("stamps.page", { page: index + 1, count }),
       style: { aspectRatio: `${page.width} / ${page.height}`, width: `${(page.width / widest) * 100}%` },
     });
+    showPageImage(app, doc, index + 1, sheet);
     sheet.append(...doc.stamp_placements
       .filter((stamp) => stamp.page === index + 1)
       .map((stamp) => placedStamp(app, doc, stamp)));
@@ -224,4 +224,21 @@ async function removeStamp(app, doc, recipientId) {
 async function refresh(app) {
   app.envelope = await getEnvelope(app.envelope.id);
   app.render();
+}
+
+
+// The image needs the API key, so it is fetched, then shown from memory (blob:). Until it
+// arrives, or if it cannot be drawn, the sheet stays white: placing stamps never waits for it.
+async function showPageImage(app, doc, page, sheet) {
+  try {
+    const png = await call("GET", "/v1/envelopes/{envelope_id}/documents/{document_id}/pages/{page}.png", {
+      params: { envelope_id: app.envelope.id, document_id: doc.id, page },
+      as: "blob",
+    });
+    const image = h("img", { class: "page-image", alt: "", draggable: "false", src: URL.createObjectURL(png) });
+    image.addEventListener("load", () => URL.revokeObjectURL(image.src), { once: true });
+    sheet.prepend(image);
+  } catch {
+    // A white sheet is still a place for stamps.
+  }
 }
