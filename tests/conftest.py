@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from playwright.async_api import Browser
 
 from app.config import Environment, Settings
 from app.db import ensure_database_exists, start_embedded_postgres
@@ -18,6 +19,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from tests.signing.testpki import TestPki, start_test_pki
 from tests.support import ApiClient
+from tests.support.browser import chromium
 from tests.support.cli import free_port
 from tests.support.http_server import serve_app
 from tests.support.seaweedfs import SeaweedFS
@@ -159,3 +161,10 @@ def seaweedfs() -> Iterator[SeaweedFS]:
     finally:
         gateway.stop()
         shutil.rmtree(gateway.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless chromium for the whole session (tests/web, tests/sender)."""
+    async with chromium() as launched:
+        yield launched

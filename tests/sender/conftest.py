@@ -14,34 +14,14 @@ from playwright.async_api import (
     ConsoleMessage,
     Page,
     ViewportSize,
-    async_playwright,
     expect,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = ViewportSize(width=1280, height=900)
 
 # A send signs each document's fields and a job sends the invitation: on a machine busy with the
 # rest of the suite that takes longer than Playwright's 5 s default wait.
 expect.set_options(timeout=20_000)
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 @dataclass
