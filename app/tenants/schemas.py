@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from app.schemas import Email, PersonName, Phone, RequestBody, ResponseBody
 
 
@@ -22,3 +24,11 @@ class UserOut(ResponseBody):
     phone: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class UserPage(ResponseBody):
+    data: list[UserOut]
+    next_cursor: str | None = Field(
+        description="pass as `after` for the next page; null at the end"
+    )
+    has_more: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.errors import NotFound, Unauthenticated
@@ -90,6 +90,28 @@ async def get_user(session: AsyncSession, principal: Principal, external_id: str
     if user is None:
         raise NotFound("user")
     return user
+
+
+async def search_users(
+    session: AsyncSession, principal: Principal, text: str, *, limit: int, after: str | None
+) -> tuple[list[User], bool]:
+    """The tenant's users whose email, first or last name, or id contains `text` (any case),
+    ordered by id, from after `after`; and whether there are more."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    query = select(User).where(User.tenant_id == principal.tenant_id)
+    if text:
+        query = query.where(
+            or_(
+                User.email.ilike(pattern),
+                User.first_name.ilike(pattern),
+                User.last_name.ilike(pattern),
+                User.external_id.ilike(pattern),
+            )
+        )
+    if after is not None:
+        query = query.where(User.external_id > after)
+    found = list(await session.scalars(query.order_by(User.external_id).limit(limit + 1)))
+    return found[:limit], len(found) > limit
 
 
 @dataclass(frozen=True)
