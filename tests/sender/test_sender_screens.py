@@ -169,6 +169,11 @@ async def test_an_approval_envelope_with_the_sender_first_and_a_platform_user(
 
     await page.get_by_label("M'ajouter en tant que valideur").check()
     await expect(page.locator("#recipients li")).to_have_count(1)
+    # Part of her name offers her from the directory; picking the suggestion puts her id there.
+    await page.get_by_label("Adresse e-mail du destinataire").fill("dupon")
+    suggestion = page.locator(f'#directory option[value="{user_id}"]')
+    await expect(suggestion).to_have_text(f"Léa Dupont — {LEA}")
+    await expect(page.locator("#directory option")).to_have_count(1)
     await page.get_by_label("Adresse e-mail du destinataire").fill(user_id)
     await expect(page.locator("#recipient-found")).to_contain_text(f"Léa Dupont ({LEA})")
     await page.get_by_role("button", name="Ajouter", exact=True).click()

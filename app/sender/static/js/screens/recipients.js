@@ -64,10 +64,12 @@ function toggle(app, name, label) {
     h("label", { for: id }, label));
 }
 
-// An address adds an external person; anything else is looked up as a platform user id
-// (the directory is read by id: the API offers no search by name).
+// An address adds an external person; anything else is looked up as a platform user id. While
+// the sender types, the directory is searched (by part of a name, an email or an id) and its
+// matches offered as suggestions; picking one puts its id in the field.
 function finder(app) {
-  const input = h("input", { id: "recipient-search", type: "text", autocomplete: "off", "aria-describedby": "recipient-found" });
+  const suggestions = h("datalist", { id: "directory" });
+  const input = h("input", { id: "recipient-search", type: "text", autocomplete: "off", list: "directory", "aria-describedby": "recipient-found" });
   const found = h("p", { id: "recipient-found", class: "muted", "aria-live": "polite" });
   let match = null;
   let timer = null;
@@ -90,7 +92,7 @@ function finder(app) {
   };
   input.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(lookUp, 250);
+    timer = setTimeout(() => Promise.all([lookUp(), suggest(input.value.trim(), suggestions)]), 250);
   });
   const add = async (event) => {
     event.preventDefault();
@@ -100,8 +102,22 @@ function finder(app) {
   };
   return h("form", { class: "finder", onsubmit: add },
     h("label", { for: "recipient-search" }, t("recipients.search")),
-    h("div", { class: "row" }, input, h("button", { type: "submit" }, t("recipients.add"))),
+    h("div", { class: "row" }, input, suggestions, h("button", { type: "submit" }, t("recipients.add"))),
     found);
+}
+
+async function suggest(text, suggestions) {
+  if (text.length < 2) {
+    suggestions.replaceChildren();
+    return;
+  }
+  try {
+    const page = await call("GET", "/v1/users", { query: { q: text, limit: 8 } });
+    suggestions.replaceChildren(...page.data.map((user) =>
+      h("option", { value: user.external_id }, `${personName(user) || user.email} — ${user.email}`)));
+  } catch {
+    suggestions.replaceChildren();  // suggestions are a help: the exact lookup still works
+  }
 }
 
 async function addRecipient(app, who) {
