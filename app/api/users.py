@@ -32,7 +32,12 @@ async def list_users_route(
     ] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[
-        str | None, Query(max_length=255, description="next_cursor of the previous page")
+        str | None,
+        Query(
+            max_length=255,
+            pattern=NO_CONTROL_CHARACTERS,
+            description="next_cursor of the previous page",
+        ),
     ] = None,
 ) -> UserPage:
     """The directory, searched: what a sender's screen offers while a recipient is typed."""
