@@ -70,6 +70,7 @@ async def test_another_tenant_gets_404_and_changes_nothing(
         "envelope_id": envelope["id"],
         "document_id": document["id"],
         "recipient_id": recipient["id"],
+        "page": 1,  # a page image: the document's first page exists
     }
     before = await api.get_envelope(envelope["id"])
     for method, template, operation in _id_routes():
