@@ -15,7 +15,8 @@ from app.api.problems import _unexpected_error, lost_database
 from app.runtime import Runtime
 
 
-async def test_a_killed_backend_is_recognised_as_a_lost_database(runtime: Runtime) -> None:
+async def _broken_connection_error(runtime: Runtime) -> DBAPIError:
+    """What a pooled connection raises once its backend is gone (killed from another one)."""
     async with runtime.engine.connect() as doomed:
         pid = await doomed.scalar(text("SELECT pg_backend_pid()"))
         async with runtime.engine.connect() as killer:
@@ -23,20 +24,18 @@ async def test_a_killed_backend_is_recognised_as_a_lost_database(runtime: Runtim
         assert killed is True
         with pytest.raises(DBAPIError) as caught:
             await doomed.execute(text("SELECT 1"))
-    assert lost_database(caught.value)
+    return caught.value
+
+
+async def test_a_killed_backend_is_recognised_as_a_lost_database(runtime: Runtime) -> None:
+    assert lost_database(await _broken_connection_error(runtime))
     async with runtime.engine.connect() as fresh:  # the pool hands out a working one next
         assert await fresh.scalar(text("SELECT 1")) == 1
 
 
 async def test_a_lost_database_answers_503_with_retry_after(runtime: Runtime) -> None:
-    async with runtime.engine.connect() as doomed:
-        pid = await doomed.scalar(text("SELECT pg_backend_pid()"))
-        async with runtime.engine.connect() as killer:
-            await killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        with pytest.raises(DBAPIError) as caught:
-            await doomed.execute(text("SELECT 1"))
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
-    response = await _unexpected_error(request, caught.value)
+    response = await _unexpected_error(request, await _broken_connection_error(runtime))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     body = json.loads(bytes(response.body))

@@ -23,9 +23,13 @@ from tests.sender.screens import (
 )
 from tests.signing.testpki import TestPki
 from tests.support import ApiClient, make_pdf
-from tests.support.polling import eventually
 from tests.support.sinks import MailSink
-from tests.web.support import draw_signature, expect_signed, open_emailed_link
+from tests.web.support import (
+    completed_with_signed_files,
+    draw_signature,
+    expect_signed,
+    open_emailed_link,
+)
 from tests.workflow.signing_support import check_valid
 
 FILES = (("contrat.pdf", 2), ("annexe.pdf", 1))  # name, pages
@@ -92,15 +96,7 @@ async def test_the_seed_scenario_through_the_sender_screens_and_the_signing_page
     await context.close()
     context, page = await sign_from_the_emailed_link(browser, base_url, mail, api, envelope_id, BOB)
 
-    await eventually(
-        lambda: api.get_envelope(envelope_id),
-        lambda envelope: (
-            envelope["status"] == "completed"
-            and all(d["signed_sha256"] for d in envelope["documents"])
-        ),
-        within=90,
-        what="the envelope did not complete",
-    )
+    await completed_with_signed_files(api, envelope_id, within=90)
     await page.reload()  # the link again, once completed: the final documents
     await expect(page.get_by_text("Tout le monde a agi")).to_be_visible()
     await page.screenshot(path=tab.artifacts / "seed-done.png", full_page=True)

@@ -20,6 +20,7 @@ from playwright.async_api import (
 )
 
 from tests.support import ApiClient
+from tests.support.polling import eventually
 from tests.support.sinks import MailSink, link_token
 
 # Pages poll the signing job; a signature with its timestamp takes a few seconds here.
@@ -144,3 +145,16 @@ async def expect_signed(
             f"{failure}\nenvelope {envelope['status']} {statuses} problem={envelope['problem']}"
             f"\nlast events: {recorded}"
         ) from None
+
+
+async def completed_with_signed_files(api: ApiClient, envelope_id: str, *, within: float) -> None:
+    """Waits until the envelope is completed and every document has its signed version."""
+    await eventually(
+        lambda: api.get_envelope(envelope_id),
+        lambda envelope: (
+            envelope["status"] == "completed"
+            and all(d["signed_sha256"] for d in envelope["documents"])
+        ),
+        within=within,
+        what="the envelope did not complete",
+    )

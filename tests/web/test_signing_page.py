@@ -24,6 +24,7 @@ from tests.support.sinks import MailSink
 from tests.web.conftest import Screenshot
 from tests.web.support import (
     SIGNING_TIMEOUT_MS,
+    completed_with_signed_files,
     expect_signed,
     open_emailed_link,
     page_image_shown,
@@ -99,15 +100,7 @@ async def test_two_signers_sign_and_the_last_downloads_a_valid_signed_pdf(
         if address != signers[-1]:
             await context.close()
 
-    await eventually(
-        lambda: api.get_envelope(envelope_id),
-        lambda envelope: (
-            envelope["status"] == "completed"
-            and all(d["signed_sha256"] for d in envelope["documents"])
-        ),
-        within=60,
-        what="the envelope did not complete",
-    )
+    await completed_with_signed_files(api, envelope_id, within=60)
     await page.reload()  # the link again, once completed: the final documents
     await expect(page.get_by_text("Everyone has acted")).to_be_visible()
     async with page.expect_download() as download_info:
